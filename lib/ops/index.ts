@@ -1,0 +1,2 @@
+// Functional ops: forward AND backward functions, one file per family.
+export * from './elementwise';

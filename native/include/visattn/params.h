@@ -1,0 +1,174 @@
+// visattn — one plain parameter struct per op family, shared by the cpu, emu and cuda backends.
+//
+// Conventions (all backends):
+//  * Tensors are dense, row-major, channels-last. Pointers are device pointers of the backend that
+//    receives the struct (host memory for cpu and emu).
+//  * Validation happened in TypeScript (lib/ops): a backend trusts its struct (sizes > 0 unless the
+//    field says otherwise, pointers valid, no aliasing between inputs and outputs unless stated).
+//  * Outputs are OVERWRITTEN unless a field says "accumulate". Parameter gradients that a module
+//    accumulates are summed in TypeScript with `add`.
+//  * Sizes are int64_t; per-op element counts fit in int64_t.
+#pragma once
+#include <cstdint>
+
+namespace va {
+
+constexpr int kMaxDims = 8;
+
+// out[o, i] = a[o|·, i] (op) b[o|·, i] for o < outer, i < inner.
+// aBcast: a has only `inner` elements and is repeated over o (likewise bBcast).
+enum class BinaryOp : int32_t { Add = 0, Sub = 1, Mul = 2 };
+struct BinaryParams {
+  BinaryOp op;
+  const float* a;
+  const float* b;
+  float* out;
+  int64_t outer, inner;
+  bool aBcast, bBcast;
+};
+
+// out[i] = alpha * x[i] + beta
+struct AffineParams {
+  const float* x;
+  float* out;
+  int64_t n;
+  float alpha, beta;
+};
+
+// Activations. gelu is the erf form: 0.5·x·(1 + erf(x/√2)); silu x·σ(x).
+enum class UnaryOp : int32_t { Relu = 0, Gelu = 1, Silu = 2 };
+struct UnaryParams {
+  UnaryOp op;
+  const float* x;
+  float* out;
+  int64_t n;
+};
+// dx[i] = dy[i] · f'(x[i]) (relu'(0) = 0)
+struct UnaryBackwardParams {
+  UnaryOp op;
+  const float* x;
+  const float* dy;
+  float* dx;
+  int64_t n;
+};
+
+// Batched GEMM: for every p < batch,
+//   C_p = alpha · op(A_p) · op(B_p) + (bias broadcast over rows, if bias) + beta · C_p
+// op(A_p) is M×K: A_p is stored [M,K] row-major, or [K,M] when transA.
+// op(B_p) is K×N: B_p is stored [K,N] row-major, or [N,K] when transB.
+// C_p is [M,N] row-major. A_p = a + p·strideA (likewise B, C); a stride of 0 broadcasts.
+// strideC == 0 means "reduce over the batch": C = alpha·Σ_p op(A_p)op(B_p) + beta·C (the sum is
+// deterministic: ascending p). When beta == 0, C is never read (it may hold NaN poison).
+// bias (may be null) has N elements and is added once.
+struct MatmulParams {
+  const float* a;
+  const float* b;
+  float* c;
+  const float* bias;
+  int64_t batch, M, N, K;
+  int64_t strideA, strideB, strideC;
+  bool transA, transB;
+  float alpha, beta;
+};
+
+// Row softmax over the last axis: rows × cols. log: log-softmax.
+struct SoftmaxParams {
+  const float* x;
+  float* y;
+  int64_t rows, cols;
+  bool log;
+};
+// Recomputes the forward from x: softmax dx = y ⊙ (dy − Σ dy⊙y); log-softmax dx = dy − exp(y)·Σ dy.
+struct SoftmaxBackwardParams {
+  const float* x;
+  const float* dy;
+  float* dx;
+  int64_t rows, cols;
+  bool log;
+};
+
+// LayerNorm over the last axis (biased variance): y = (x − μ)/sqrt(var + eps) · gamma + beta.
+// gamma and beta have `cols` elements (never null).
+struct LayerNormParams {
+  const float* x;
+  const float* gamma;
+  const float* beta;
+  float* y;
+  int64_t rows, cols;
+  float eps;
+};
+// Recomputes μ, σ from x. dgamma and dbeta are OVERWRITTEN with the sums over all rows.
+struct LayerNormBackwardParams {
+  const float* x;
+  const float* gamma;
+  const float* dy;
+  float* dx;
+  float* dgamma;
+  float* dbeta;
+  int64_t rows, cols;
+  float eps;
+};
+
+// y[o, i] = scale · Σ_{l < len} x[o, l, i]  (sum over the middle axis, ascending l; len >= 1)
+struct ReduceParams {
+  const float* x;
+  float* y;
+  int64_t outer, len, inner;
+  float scale;
+};
+
+// Generic strided copy of 4-byte elements (float32 or int32, bit-exact when scale == 1):
+// for every index tuple t < shape (ndim dims, ndim in [1, kMaxDims]):
+//   dst[dstOffset + Σ t_d·dstStride_d] = scale · src[srcOffset + Σ t_d·srcStride_d]
+// Strides and offsets are in elements; a src stride of 0 broadcasts. Destinations never overlap.
+// Used for permute/transpose, slice, concat, broadcast (sum/mean backward) and their backwards.
+struct CopyParams {
+  const void* src;
+  void* dst;
+  int32_t ndim;
+  int64_t shape[kMaxDims];
+  int64_t srcStride[kMaxDims];
+  int64_t dstStride[kMaxDims];
+  int64_t srcOffset, dstOffset;
+  float scale;
+};
+
+// dst[i] = bits (4-byte pattern) for i < n.
+struct FillParams {
+  void* dst;
+  int64_t n;
+  uint32_t bits;
+};
+
+// Channels-last 2-D average pooling without padding: x[B,H,W,C] → y[B,Ho,Wo,C].
+// Window (i,j) covers rows [i·stride, i·stride + kernel) ∩ [0,H) (likewise columns) and divides by
+// the number of in-image pixels it covers (ceil mode's partial windows average the valid ones).
+// Ho, Wo are computed in TypeScript (floor or ceil mode, PyTorch's rule).
+struct AvgPool2dParams {
+  const float* x;
+  float* y;
+  int64_t B, H, W, C, Ho, Wo;
+  int32_t kernel, stride;
+};
+// dx[b,y,x,c] = Σ over windows covering (y,x) of dy[b,i,j,c] / count(i,j). OVERWRITES dx.
+struct AvgPool2dBackwardParams {
+  const float* dy;
+  float* dx;
+  int64_t B, H, W, C, Ho, Wo;
+  int32_t kernel, stride;
+};
+
+// Counter-based random numbers (Philox-4x32-10, key = seed, counter = (element index / 4, offset)).
+// normal: out[i] = mean + std · N(0,1) via Box–Muller in double, rounded to float;
+// uniform: out[i] in [0, 1) from the top 24 bits. Identical on every device.
+enum class RandomKind : int32_t { Normal = 0, Uniform = 1 };
+struct RandomParams {
+  float* out;
+  int64_t n;
+  uint64_t seed;
+  uint64_t offset;
+  RandomKind kind;
+  float mean, std;
+};
+
+}  // namespace va

@@ -1,0 +1,44 @@
+// visattn — a serial task queue on its own thread: the `stream` of the cpu device.
+// Tasks run in enqueue order. A task that fails records the stream's sticky error, which the next
+// takeError() returns and clears. The destructor finishes the queued work and joins the thread.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "visattn/status.h"
+
+namespace va {
+
+class Executor {
+ public:
+  using Task = std::function<Status()>;
+  explicit Executor(std::string name);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void enqueue(Task task);
+  // Enqueue a task that receives (and clears) the sticky error accumulated before it runs.
+  void enqueueWithError(std::function<void(Status)> task);
+  void waitIdle();
+  Status takeError();
+  int64_t pending() const;
+
+ private:
+  void run();
+  std::string name_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_, idle_;
+  std::deque<Task> queue_;
+  int64_t pending_ = 0;
+  bool stop_ = false;
+  Status sticky_;
+  std::thread thread_;
+};
+
+}  // namespace va

@@ -1,0 +1,113 @@
+// Execution model and process lifetime: ops do not block, memory returns to its baseline after many
+// create/op/dispose cycles, a child process that awaits results exits by itself, worker threads work.
+import { execFile } from 'child_process';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import * as va from '../lib';
+
+const root = path.resolve(__dirname, '..');
+const distEntry = path.join(root, 'dist', 'lib', 'index.js');
+const devices: va.Device[] = ['cpu', 'emu', ...(va.info().cuda.available ? (['cuda'] as va.Device[]) : [])];
+
+describe.each(devices)('execution model on %s', (device) => {
+  test('ops enqueue and return before the device has finished', async () => {
+    const n = device === 'emu' ? 64 : 384;
+    const reps = device === 'emu' ? 4 : 40;
+    const a = va.randn([n, n], { seed: 1, device });
+    await va.synchronize(device);
+    expect(va.pendingOps(device)).toBe(0);
+    const outs: va.Tensor[] = [];
+    for (let i = 0; i < reps; i++) outs.push(va.ops.matmul(a, a));
+    // The calls returned; the work is still queued (a native count, not a wall-clock threshold).
+    expect(va.pendingOps(device)).toBeGreaterThan(0);
+    await va.synchronize(device);
+    expect(va.pendingOps(device)).toBe(0);
+    for (const t of outs) t.dispose();
+    a.dispose();
+  });
+
+  test('thousands of create/op/dispose cycles return memory to its baseline', async () => {
+    const cycles = device === 'emu' ? 1000 : 3000;
+    const warm = va.ops.add(va.ones([64], { device }), va.ones([64], { device }));
+    warm.dispose();
+    await va.synchronize(device);
+    const before = va.memory()[device];
+    for (let i = 0; i < cycles; i++) {
+      const x = va.full([1 + (i % 97)], i, { device });
+      const y = va.ops.add(x, x);
+      const z = y.reshape([-1]);
+      x.dispose();
+      y.dispose();
+      z.dispose();
+    }
+    va.scope(() => {
+      for (let i = 0; i < 200; i++) va.ops.mul(va.ones([16], { device }), va.ones([16], { device }));
+    });
+    await va.synchronize(device);
+    const after = va.memory()[device];
+    expect(after.tensors).toBe(before.tensors);
+    expect(after.storages).toBe(before.storages);
+    expect(after.bytes).toBe(before.bytes);
+    expect(after.allocatedBytes).toBe(before.allocatedBytes);
+    // the caching allocator reuses blocks instead of growing without bound
+    expect(after.reservedBytes - before.reservedBytes).toBeLessThan(1 << 20);
+  });
+
+  test('an asynchronous failure surfaces on the next readback or synchronize, then is cleared', async () => {
+    if (device === 'cuda') return; // on a real GPU a trapped kernel poisons the context for good
+    const a = va.ones([4], { device });
+    va.testing.injectFault(device);
+    await expect(a.data()).rejects.toThrow(new RegExp(`data: ${device} device error: .*fault`, 'i'));
+    expect(Array.from(await a.data())).toEqual([1, 1, 1, 1]);
+    va.testing.injectFault(device);
+    await expect(va.synchronize(device)).rejects.toThrow(new RegExp(`synchronize: ${device} device error: .*fault`, 'i'));
+    await va.synchronize(device);
+    va.testing.injectFault(device);
+    expect(() => a.dataSync()).toThrow(/fault/i);
+    expect(Array.from(a.dataSync())).toEqual([1, 1, 1, 1]);
+    a.dispose();
+  });
+
+  test('disposing inputs of queued ops is safe', async () => {
+    const a = va.full([4096], 2, { device });
+    const b = va.ops.mul(a, a);
+    a.dispose(); // still read by the queued mul
+    const c = va.full([4096], 7, { device }); // may reuse a's block only after the mul has run
+    const d = await b.data();
+    expect(d.every((x) => x === 4)).toBe(true);
+    expect((await c.data()).every((x) => x === 7)).toBe(true);
+    b.dispose();
+    c.dispose();
+  });
+});
+
+describe('process lifetime', () => {
+  test('a child process that runs ops and awaits them exits by itself', async () => {
+    const { code, stdout, stderr, killed } = await new Promise<{ code: number | null; stdout: string; stderr: string; killed: boolean }>((resolve) => {
+      const child = execFile(process.execPath, [path.join(__dirname, 'fixtures', 'child_awaits.js'), distEntry], { timeout: 30000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as NodeJS.ErrnoException & { code?: number }).code as unknown as number) ?? 1 : 0, stdout, stderr, killed: child.killed });
+      });
+    });
+    expect(stderr).toBe('');
+    expect(killed).toBe(false);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe('2,4,6,8;2,4,6,8');
+  });
+
+  test('worker threads each get their own devices', async () => {
+    const results = await Promise.all(
+      ['cpu', 'emu'].map(
+        (device) =>
+          new Promise<number[]>((resolve, reject) => {
+            const w = new Worker(path.join(__dirname, 'fixtures', 'worker_ops.js'), { workerData: { root: distEntry, device } });
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      ),
+    );
+    expect(results).toEqual([
+      [1, 4, 9],
+      [1, 4, 9],
+    ]);
+  });
+});
