@@ -1,2 +1,9 @@
 // Functional ops: forward AND backward functions, one file per family.
 export * from './elementwise';
+export * from './activation';
+export * from './matmul';
+export * from './softmax';
+export * from './norm';
+export * from './reduce';
+export * from './shape';
+export * from './pool';
