@@ -28,7 +28,7 @@ Napi::External<Handle> makeHandle(Napi::Env env, std::shared_ptr<Storage> s) {
 
 // A pending asynchronous result: created on the JS thread, completed on a backend thread, resolved
 // on the JS thread. The thread-safe function keeps the event loop alive only while it is pending.
-struct Pending {
+struct PendingRequest {
   Napi::Promise::Deferred deferred;
   std::vector<unsigned char> buffer;  // download destination
   bool wantBuffer = false;
@@ -36,7 +36,7 @@ struct Pending {
   std::shared_ptr<Storage> keep;  // the storage being read stays alive until the copy is done
 };
 
-void resolvePending(Napi::Env env, Napi::Function, void*, Pending* p) {
+void resolvePending(Napi::Env env, Napi::Function, void*, PendingRequest* p) {
   if (env != nullptr) {
     Napi::HandleScope scope(env);
     if (!p->status.ok()) {
@@ -52,9 +52,9 @@ void resolvePending(Napi::Env env, Napi::Function, void*, Pending* p) {
   delete p;
 }
 
-using PendingTsfn = Napi::TypedThreadSafeFunction<void, Pending, resolvePending>;
+using PendingTsfn = Napi::TypedThreadSafeFunction<void, PendingRequest, resolvePending>;
 
-DoneFn completer(Napi::Env env, Pending* p) {
+DoneFn completer(Napi::Env env, PendingRequest* p) {
   PendingTsfn tsfn = PendingTsfn::New(env, "visattn.pending", 0, 1);
   return [tsfn, p](Status st) mutable {
     p->status = st;
@@ -208,7 +208,7 @@ Napi::Value Addon::Upload(const Napi::CallbackInfo& info) {
 // download(handle, bytes) -> Promise<ArrayBuffer | error string>
 Napi::Value Addon::Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* p = new Pending{Napi::Promise::Deferred::New(env), {}, true, Status::Ok(), nullptr};
+  auto* p = new PendingRequest{Napi::Promise::Deferred::New(env), {}, true, Status::Ok(), nullptr};
   Napi::Promise promise = p->deferred.Promise();
   Handle* h = handleOf(info[0]);
   if (!h || !h->storage) {
@@ -245,7 +245,7 @@ Napi::Value Addon::DownloadSync(const Napi::CallbackInfo& info) {
 // synchronize(device) -> Promise<undefined | error string>
 Napi::Value Addon::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* p = new Pending{Napi::Promise::Deferred::New(env), {}, false, Status::Ok(), nullptr};
+  auto* p = new PendingRequest{Napi::Promise::Deferred::New(env), {}, false, Status::Ok(), nullptr};
   Napi::Promise promise = p->deferred.Promise();
   std::string err;
   auto b = device(info[0].As<Napi::Number>().Int32Value(), &err);
@@ -324,4 +324,5 @@ Napi::Value Addon::InjectFault(const Napi::CallbackInfo& info) {
 }  // namespace binding
 }  // namespace va
 
-NODE_API_NAMED_ADDON(visattn, va::binding::Addon)
+using VisattnAddon = va::binding::Addon;
+NODE_API_ADDON(VisattnAddon)

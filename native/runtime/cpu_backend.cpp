@@ -46,16 +46,13 @@ class CpuBackend final : public Backend {
     return Status::Ok();
   }
   void download(void* dst, const void* src, size_t bytes, DoneFn done) override {
-    exec_.enqueueWithError([dst, src, bytes, done = std::move(done)](Status st) {
-      if (st.ok()) std::memcpy(dst, src, bytes);
-      done(st);
-    });
+    exec_.enqueueNotify([dst, src, bytes] { std::memcpy(dst, src, bytes); }, std::move(done));
   }
   Status synchronize() override {
     exec_.waitIdle();
     return exec_.takeError();
   }
-  void synchronizeAsync(DoneFn done) override { exec_.enqueueWithError(std::move(done)); }
+  void synchronizeAsync(DoneFn done) override { exec_.enqueueNotify(nullptr, std::move(done)); }
   int64_t pending() const override { return exec_.pending(); }
 
 #define VA_CPU_OP(method, Params, kernel)                   \

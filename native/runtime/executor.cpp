@@ -21,17 +21,26 @@ Executor::~Executor() {
 void Executor::enqueue(Task task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(task));
+    queue_.push_back(Entry{std::move(task), nullptr});
     ++pending_;
   }
   cv_.notify_one();
 }
 
-void Executor::enqueueWithError(std::function<void(Status)> task) {
-  enqueue([this, task = std::move(task)]() {
-    task(takeError());
-    return Status::Ok();
-  });
+void Executor::enqueueNotify(std::function<void()> work, Notify notify) {
+  Task task;
+  if (work) {
+    task = [work = std::move(work)] {
+      work();
+      return Status::Ok();
+    };
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Entry{std::move(task), std::move(notify)});
+    ++pending_;
+  }
+  cv_.notify_one();
 }
 
 void Executor::waitIdle() {
@@ -53,27 +62,35 @@ int64_t Executor::pending() const {
 
 void Executor::run() {
   for (;;) {
-    Task task;
+    Entry e;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stop requested and all work done
-      task = std::move(queue_.front());
+      e = std::move(queue_.front());
       queue_.pop_front();
     }
     Status st;
-    try {
-      st = task();
-    } catch (const std::exception& e) {
-      st = Status::Error(name_ + ": " + e.what());
-    } catch (...) {
-      st = Status::Error(name_ + ": unknown exception in a queued task");
+    if (e.task) {
+      try {
+        st = e.task();
+      } catch (const std::exception& ex) {
+        st = Status::Error(name_ + ": " + ex.what());
+      } catch (...) {
+        st = Status::Error(name_ + ": unknown exception in a queued task");
+      }
     }
+    Status report;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!st.ok() && sticky_.ok()) sticky_ = st;
+      if (e.notify) {
+        report = sticky_;
+        sticky_ = Status::Ok();
+      }
       if (--pending_ == 0) idle_.notify_all();
     }
+    if (e.notify) e.notify(report);
   }
 }
 

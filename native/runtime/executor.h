@@ -22,9 +22,12 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
+  using Notify = std::function<void(Status)>;
   void enqueue(Task task);
-  // Enqueue a task that receives (and clears) the sticky error accumulated before it runs.
-  void enqueueWithError(std::function<void(Status)> task);
+  // Enqueue `work` (may be empty) followed by `notify`, which receives (and clears) the sticky error
+  // accumulated so far. The entry stops counting as pending BEFORE notify runs, so whoever notify
+  // wakes sees pending() == 0 once everything before it has finished.
+  void enqueueNotify(std::function<void()> work, Notify notify);
   void waitIdle();
   Status takeError();
   int64_t pending() const;
@@ -34,7 +37,11 @@ class Executor {
   std::string name_;
   mutable std::mutex mu_;
   std::condition_variable cv_, idle_;
-  std::deque<Task> queue_;
+  struct Entry {
+    Task task;
+    Notify notify;
+  };
+  std::deque<Entry> queue_;
   int64_t pending_ = 0;
   bool stop_ = false;
   Status sticky_;

@@ -1,0 +1,32 @@
+// visattn — cpu kernels: one function per param struct of visattn/params.h (same semantics).
+// Every function runs synchronously on the calling thread plus `pool`'s workers; small problems run
+// inline on the caller. Results never depend on the number of threads.
+#pragma once
+#include "runtime/thread_pool.h"
+#include "visattn/params.h"
+
+namespace va {
+namespace cpu {
+
+void binary(const BinaryParams& p, ThreadPool& pool);
+void affine(const AffineParams& p, ThreadPool& pool);
+void unary(const UnaryParams& p, ThreadPool& pool);
+void unaryBackward(const UnaryBackwardParams& p, ThreadPool& pool);
+void matmul(const MatmulParams& p, ThreadPool& pool);
+void softmax(const SoftmaxParams& p, ThreadPool& pool);
+void softmaxBackward(const SoftmaxBackwardParams& p, ThreadPool& pool);
+void layerNorm(const LayerNormParams& p, ThreadPool& pool);
+void layerNormBackward(const LayerNormBackwardParams& p, ThreadPool& pool);
+void reduce(const ReduceParams& p, ThreadPool& pool);
+void copy(const CopyParams& p, ThreadPool& pool);
+void fill(const FillParams& p, ThreadPool& pool);
+void avgPool2d(const AvgPool2dParams& p, ThreadPool& pool);
+void avgPool2dBackward(const AvgPool2dBackwardParams& p, ThreadPool& pool);
+void random(const RandomParams& p, ThreadPool& pool);
+
+// The instruction set the GEMM uses: "avx512" | "avx2" | "scalar" — the best this CPU supports,
+// lowered (never raised) by the environment variable VISATTN_ISA=avx2|scalar. Read once.
+const char* isaName();
+
+}  // namespace cpu
+}  // namespace va

@@ -1,0 +1,602 @@
+// visattn — standalone test + benchmark driver for the cpu kernels (not part of the addon).
+// Checks every kernel against naive double-precision references on edge shapes, for every ISA the
+// machine supports (and the AVX-512 micro-kernel's logic through its emulated build when the
+// machine lacks AVX-512), checks that results do not depend on the thread count, and times the GEMM.
+//
+// Build (by hand; the addon's CMake excludes test_*.cpp). From the repository root, B=/tmp/cpu_build:
+//   F="g++ -std=c++17 -O2 -Inative/include -Inative"; A512="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2"
+//   $F $A512 -c native/cpu/gemm_avx512.cpp -o $B/gemm_avx512.o   (likewise math_avx512.cpp)
+//   $F -mavx2 -mfma -c native/cpu/gemm_avx2.cpp -o $B/gemm_avx2.o (likewise math_avx2.cpp)
+//   $F -Wno-psabi -DVA_GEMM_AVX512_EMULATE -c native/cpu/gemm_avx512.cpp -o $B/emu_gemm_avx512.o
+//   $F -Wno-psabi -DVA_MATH_AVX512_EMULATE -c native/cpu/math_avx512.cpp -o $B/emu_math_avx512.o
+//   $F -c each of native/cpu/{gemm,gemm_scalar,math_scalar,isa,elementwise,rows}.cpp and
+//         native/runtime/thread_pool.cpp
+//   $F -DVA_TEST_HAVE_AVX512_EMULATED -c native/cpu/test_cpu_kernels.cpp, then link all with -lpthread.
+// The two emulated objects let a machine without AVX-512 check the AVX-512 path's logic (the same
+// source with plain vectors); on an AVX-512 machine the real path runs as well.
+// Usage: test_cpu_kernels [--no-bench] [--bench-only] [--size N] [--reps R]
+// Exit status 0 iff every check passed.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_kernels.h"
+#include "cpu/gemm_internal.h"
+#include "cpu/math_internal.h"
+#include "visattn/philox.h"
+
+#ifdef VA_TEST_HAVE_AVX512_EMULATED
+namespace va { namespace cpu { namespace gemm { const KernelInfo& kernelAvx512Emulated(); } } }
+namespace va { namespace cpu { namespace math { const MathKernels& mathAvx512Emulated(); } } }
+#endif
+
+using namespace va;
+
+static int g_pass = 0, g_fail = 0;
+static std::string g_ctx;
+
+static void check(bool ok, const char* what, double err = 0, double tol = 0) {
+  if (ok) {
+    ++g_pass;
+  } else {
+    ++g_fail;
+    std::printf("FAIL [%s] %s (err %.3g, tol %.3g)\n", g_ctx.c_str(), what, err, tol);
+  }
+}
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  float uni() {  // [-1, 1)
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>((s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+  }
+};
+static std::vector<float> randVec(size_t n, uint64_t seed, float scale = 1.0f) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = scale * r.uni();
+  return v;
+}
+
+// max |got − ref| <= tol · max(1e-6, max |ref|)
+static void compare(const std::vector<float>& got, const std::vector<double>& ref, const char* what,
+                    double rtol = 2e-4) {
+  double mx = 0, err = 0;
+  bool finite = true;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    mx = std::max(mx, std::fabs(ref[i]));
+    if (!std::isfinite(got[i])) finite = false;
+    err = std::max(err, std::fabs(got[i] - ref[i]));
+  }
+  double tol = rtol * std::max(mx, 1e-6);
+  check(finite && err <= tol, what, finite ? err : INFINITY, tol);
+}
+static void sameBits(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+  check(a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0, what);
+}
+
+static ThreadPool* g_pools[3];  // 1, 2, 3 threads
+static const int kPoolSizes[3] = {1, 2, 3};
+
+// ------------------------------------------------------------------------------------ GEMM
+struct GemmCase {
+  int64_t batch, M, N, K;
+  bool tA, tB;
+  int bcast;  // 0 none, 1 A broadcast (strideA 0), 2 B broadcast
+  bool reduceC;
+  float alpha, beta;
+  bool bias;
+};
+
+static void testGemmCase(const cpu::gemm::KernelInfo* ki, const GemmCase& c, uint64_t seed) {
+  const int64_t sa = c.M * c.K, sb = c.K * c.N, sc = c.M * c.N;
+  const int64_t nA = (c.bcast == 1 ? 1 : c.batch) * sa, nB = (c.bcast == 2 ? 1 : c.batch) * sb;
+  const int64_t nC = (c.reduceC ? 1 : c.batch) * sc;
+  auto A = randVec(nA, seed), B = randVec(nB, seed + 1), C0 = randVec(nC, seed + 2),
+       bias = randVec(c.N, seed + 3);
+  MatmulParams p{};
+  p.a = A.data(); p.b = B.data(); p.bias = c.bias ? bias.data() : nullptr;
+  p.batch = c.batch; p.M = c.M; p.N = c.N; p.K = c.K;
+  p.strideA = c.bcast == 1 ? 0 : sa; p.strideB = c.bcast == 2 ? 0 : sb; p.strideC = c.reduceC ? 0 : sc;
+  p.transA = c.tA; p.transB = c.tB; p.alpha = c.alpha; p.beta = c.beta;
+  // reference
+  std::vector<double> ref(nC);
+  for (int64_t i = 0; i < nC; ++i) ref[i] = c.beta != 0 ? double(c.beta) * C0[i] : 0.0;
+  for (int64_t q = 0; q < c.batch; ++q) {
+    const float* a = A.data() + q * p.strideA;
+    const float* b = B.data() + q * p.strideB;
+    double* r = ref.data() + q * p.strideC;
+    for (int64_t i = 0; i < c.M; ++i)
+      for (int64_t j = 0; j < c.N; ++j) {
+        double s = 0;
+        for (int64_t k = 0; k < c.K; ++k) {
+          double av = c.tA ? a[k * c.M + i] : a[i * c.K + k];
+          double bv = c.tB ? b[j * c.K + k] : b[k * c.N + j];
+          s += av * bv;
+        }
+        r[i * c.N + j] += c.alpha * s;
+      }
+  }
+  if (c.bias)
+    for (int64_t q = 0; q < (c.reduceC ? 1 : c.batch); ++q)
+      for (int64_t i = 0; i < c.M; ++i)
+        for (int64_t j = 0; j < c.N; ++j) ref[q * sc + i * c.N + j] += bias[j];
+  char what[200];
+  std::snprintf(what, sizeof what, "matmul b%lld %lldx%lldx%lld tA%d tB%d bc%d red%d a%g b%g bias%d",
+                (long long)c.batch, (long long)c.M, (long long)c.N, (long long)c.K, c.tA, c.tB, c.bcast,
+                c.reduceC, c.alpha, c.beta, c.bias);
+  std::vector<float> first;
+  for (int t = 0; t < 3; ++t) {
+    std::vector<float> C(nC);
+    if (c.beta != 0) C = C0;
+    else std::fill(C.begin(), C.end(), NAN);  // beta == 0: C must never be read
+    p.c = C.data();
+    if (ki) cpu::detail::matmulWith(*ki, p, *g_pools[t]);
+    else cpu::matmul(p, *g_pools[t]);
+    if (t == 0) {
+      compare(C, ref, what, 2e-4);
+      first = C;
+    } else {
+      std::string w = std::string(what) + " threads=" + std::to_string(kPoolSizes[t]) + " bit-identical";
+      sameBits(C, first, w.c_str());
+    }
+  }
+}
+
+static void testGemm(const cpu::gemm::KernelInfo* ki) {
+  std::vector<GemmCase> cases;
+  const int64_t shapes[][3] = {{1, 1, 1},    {1, 17, 5},    {13, 1, 7},    {7, 13, 1},    {12, 32, 9},
+                               {37, 41, 53}, {97, 101, 103}, {5, 300, 2},  {257, 263, 269}, {200, 2100, 70},
+                               {31, 33, 600}};
+  for (auto& s : shapes)
+    for (int tr = 0; tr < 4; ++tr)
+      cases.push_back({1, s[0], s[1], s[2], bool(tr & 1), bool(tr & 2), 0, false, 1.0f, 0.0f, false});
+  // matrix-vector shapes (no-packing path), all layouts
+  const int64_t gv[][3] = {{1, 1000, 300}, {1, 1, 5000}, {700, 1, 300}, {1, 7, 1}, {1300, 1, 1}};
+  for (auto& s : gv)
+    for (int tr = 0; tr < 4; ++tr)
+      cases.push_back({1, s[0], s[1], s[2], bool(tr & 1), bool(tr & 2), 0, false, 1.5f, tr == 3 ? 0.5f : 0.0f, tr >= 2});
+  cases.push_back({6, 1, 40, 30, false, true, 1, false, 1.0f, 0.0f, true});
+  cases.push_back({6, 40, 1, 30, true, false, 2, false, 1.0f, 1.0f, false});
+  cases.push_back({6, 1, 40, 30, false, false, 0, true, 1.0f, 0.0f, true});  // reduce: general path
+  // alpha / beta / bias
+  cases.push_back({1, 23, 29, 31, false, false, 0, false, 0.5f, 0.0f, true});
+  cases.push_back({1, 23, 29, 31, true, true, 0, false, -1.5f, 0.75f, true});
+  cases.push_back({1, 200, 70, 300, false, true, 0, false, 2.0f, 1.0f, true});
+  // batches (small matrices: batch-parallel path), broadcast A / B
+  cases.push_back({50, 9, 9, 32, false, false, 0, false, 1.0f, 0.0f, false});
+  cases.push_back({50, 9, 32, 9, true, false, 1, false, 1.0f, 0.5f, true});
+  cases.push_back({7, 19, 23, 11, false, true, 2, false, 1.0f, 0.0f, true});
+  cases.push_back({3, 130, 140, 150, true, true, 0, false, 1.0f, 0.0f, false});  // batch < 4·threads, big
+  // reduce over the batch (strideC == 0)
+  cases.push_back({5, 7, 11, 13, false, false, 0, true, 1.0f, 0.0f, false});
+  cases.push_back({5, 7, 11, 13, true, false, 0, true, 0.5f, 2.0f, true});
+  cases.push_back({64, 40, 70, 16, true, false, 0, true, 1.0f, 0.0f, true});   // tile path
+  cases.push_back({3, 150, 160, 170, false, false, 1, true, 1.0f, 0.25f, true});  // big path
+  cases.push_back({4, 3, 5, 2, false, true, 2, true, 1.0f, 0.0f, false});
+  uint64_t seed = 100;
+  for (auto& c : cases) testGemmCase(ki, c, seed += 7);
+}
+
+// -------------------------------------------------------------------------- other kernels
+static void testElementwise() {
+  ThreadPool& P = *g_pools[1];
+  const int64_t sizes[] = {1, 7, 1000, 100003};
+  for (int64_t n : sizes) {
+    auto x = randVec(n, n, 4.0f), y = randVec(n, n + 5, 2.0f);
+    if (n > 3) x[3] = 0.0f;  // relu'(0) = 0
+    for (int op = 0; op < 3; ++op) {
+      for (int bc = 0; bc < 4; ++bc) {
+        int64_t inner = n == 1 ? 1 : (n == 7 ? 7 : 1000);
+        int64_t outer = n / inner;
+        if (outer * inner != n) { inner = n; outer = 1; }
+        std::vector<float> out(n, NAN);
+        BinaryParams p{static_cast<BinaryOp>(op), x.data(), y.data(), out.data(), outer, inner, bool(bc & 1), bool(bc & 2)};
+        cpu::binary(p, P);
+        std::vector<double> ref(n);
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t i = 0; i < inner; ++i) {
+            double a = x[(bc & 1) ? i : o * inner + i], b = y[(bc & 2) ? i : o * inner + i];
+            ref[o * inner + i] = op == 0 ? a + b : op == 1 ? a - b : a * b;
+          }
+        compare(out, ref, ("binary op" + std::to_string(op) + " bc" + std::to_string(bc) + " n" + std::to_string(n)).c_str(), 1e-6);
+      }
+      // unary / unaryBackward
+      std::vector<float> out(n, NAN), dx(n, NAN);
+      cpu::unary({static_cast<UnaryOp>(op), x.data(), out.data(), n}, P);
+      cpu::unaryBackward({static_cast<UnaryOp>(op), x.data(), y.data(), dx.data(), n}, P);
+      std::vector<double> ref(n), rdx(n);
+      for (int64_t i = 0; i < n; ++i) {
+        double v = x[i];
+        double f, d;
+        if (op == 0) { f = v > 0 ? v : 0; d = v > 0 ? 1 : 0; }
+        else if (op == 1) { f = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); d = 0.5 * (1 + std::erf(v / std::sqrt(2.0))) + v * std::exp(-0.5 * v * v) / std::sqrt(2 * M_PI); }
+        else { double s = 1 / (1 + std::exp(-v)); f = v * s; d = s * (1 + v * (1 - s)); }
+        ref[i] = f;
+        rdx[i] = d * y[i];
+      }
+      compare(out, ref, ("unary op" + std::to_string(op) + " n" + std::to_string(n)).c_str(), 1e-5);
+      compare(dx, rdx, ("unaryBackward op" + std::to_string(op) + " n" + std::to_string(n)).c_str(), 1e-5);
+    }
+    std::vector<float> out(n, NAN);
+    cpu::affine({x.data(), out.data(), n, 1.5f, -0.25f}, P);
+    std::vector<double> ref(n);
+    for (int64_t i = 0; i < n; ++i) ref[i] = 1.5 * x[i] - 0.25;
+    compare(out, ref, "affine", 1e-6);
+    std::vector<uint32_t> f(n + 1, 7u);
+    cpu::fill({f.data(), n, 0xDEADBEEFu}, P);
+    bool ok = f[n] == 7u;
+    for (int64_t i = 0; i < n; ++i) ok = ok && f[i] == 0xDEADBEEFu;
+    check(ok, "fill");
+  }
+  // relu'(0) = 0 exactly, relu(0) = 0
+  {
+    float z = 0.0f, one = 1.0f, out = NAN, dx = NAN;
+    cpu::unaryBackward({UnaryOp::Relu, &z, &one, &dx, 1}, P);
+    cpu::unary({UnaryOp::Relu, &z, &out, 1}, P);
+    check(dx == 0.0f && out == 0.0f, "relu at 0");
+  }
+}
+
+static void testCopy() {
+  ThreadPool& P = *g_pools[1];
+  // permute [2,3,5,7] → [7,5,3,2]-ordered dst (transposes), int32 bit patterns incl. NaN payloads
+  {
+    const int64_t s[4] = {2, 3, 5, 70};
+    int64_t n = s[0] * s[1] * s[2] * s[3];
+    std::vector<uint32_t> src(n + 10);
+    for (size_t i = 0; i < src.size(); ++i) src[i] = 0x7FA00001u + static_cast<uint32_t>(i) * 2654435761u;
+    std::vector<uint32_t> dst(n, 0);
+    CopyParams p{};
+    p.src = src.data(); p.dst = dst.data(); p.ndim = 4; p.scale = 1.0f;
+    for (int d = 0; d < 4; ++d) p.shape[d] = s[d];
+    // src contiguous with offset 10; dst permuted: dst index = ((t3·5 + t2)·3 + t1)·2 + t0
+    p.srcStride[3] = 1; p.srcStride[2] = s[3]; p.srcStride[1] = s[3] * s[2]; p.srcStride[0] = s[3] * s[2] * s[1];
+    p.dstStride[0] = 1; p.dstStride[1] = 2; p.dstStride[2] = 6; p.dstStride[3] = 30;
+    p.srcOffset = 10; p.dstOffset = 0;
+    cpu::copy(p, P);
+    bool ok = true;
+    for (int64_t a = 0; a < s[0]; ++a) for (int64_t b = 0; b < s[1]; ++b) for (int64_t c = 0; c < s[2]; ++c) for (int64_t d = 0; d < s[3]; ++d)
+      ok = ok && dst[a + 2 * b + 6 * c + 30 * d] == src[10 + ((a * s[1] + b) * s[2] + c) * s[3] + d];
+    check(ok, "copy permute int32 bits");
+  }
+  // broadcast (src stride 0) with scale, slice into a bigger dst, 1-D and 8-D
+  {
+    std::vector<float> src = randVec(40, 3);
+    std::vector<float> dst(4 * 3 * 20, NAN);
+    CopyParams p{};
+    p.src = src.data(); p.dst = dst.data(); p.ndim = 3; p.scale = 0.5f;
+    p.shape[0] = 4; p.shape[1] = 3; p.shape[2] = 10;
+    p.srcStride[0] = 0; p.srcStride[1] = 10; p.srcStride[2] = 1;  // broadcast over dim 0
+    p.dstStride[0] = 60; p.dstStride[1] = 20; p.dstStride[2] = 2;  // every other element
+    p.srcOffset = 5; p.dstOffset = 1;
+    cpu::copy(p, P);
+    bool ok = true;
+    for (int a = 0; a < 4; ++a) for (int b = 0; b < 3; ++b) for (int c = 0; c < 10; ++c)
+      ok = ok && dst[1 + 60 * a + 20 * b + 2 * c] == 0.5f * src[5 + 10 * b + c] && std::isnan(dst[60 * a + 20 * b + 2 * c]);
+    check(ok, "copy broadcast+scale+strided dst");
+  }
+  {
+    std::vector<float> src = randVec(256, 4), dst(256, NAN);
+    CopyParams p{};
+    p.src = src.data(); p.dst = dst.data(); p.ndim = 8; p.scale = 1.0f;
+    for (int d = 0; d < 8; ++d) { p.shape[d] = 2; p.srcStride[d] = int64_t(1) << d; p.dstStride[d] = int64_t(1) << (7 - d); }
+    cpu::copy(p, P);
+    bool ok = true;
+    for (int i = 0; i < 256; ++i) {
+      int j = 0;
+      for (int d = 0; d < 8; ++d) if (i & (1 << d)) j |= 1 << (7 - d);
+      ok = ok && dst[j] == src[i];
+    }
+    check(ok, "copy 8-D bit reversal");
+    std::vector<float> d1(1, NAN);
+    CopyParams q{};
+    q.src = src.data(); q.dst = d1.data(); q.ndim = 1; q.shape[0] = 1; q.srcStride[0] = 1; q.dstStride[0] = 1; q.scale = -2.0f; q.srcOffset = 3;
+    cpu::copy(q, P);
+    check(d1[0] == -2.0f * src[3], "copy 1 element scaled");
+    // large broadcast (threads) from a scalar
+    std::vector<float> big(300000, NAN);
+    CopyParams r{};
+    r.src = src.data(); r.dst = big.data(); r.ndim = 2; r.shape[0] = 3000; r.shape[1] = 100; r.srcStride[0] = 0; r.srcStride[1] = 0;
+    r.dstStride[0] = 100; r.dstStride[1] = 1; r.scale = 1.0f;
+    cpu::copy(r, P);
+    ok = true;
+    for (float v : big) ok = ok && v == src[0];
+    check(ok, "copy scalar broadcast 300000");
+  }
+}
+
+static void testRows() {
+  ThreadPool& P = *g_pools[1];
+  const int64_t shapes[][2] = {{1, 1}, {1, 7}, {5, 1}, {13, 97}, {300, 1000}, {1031, 3}};
+  for (auto& s : shapes) {
+    int64_t R = s[0], Cn = s[1], n = R * Cn;
+    auto x = randVec(n, R * 31 + Cn, 6.0f), dy = randVec(n, R + Cn * 7);
+    auto gamma = randVec(Cn, 11), beta = randVec(Cn, 12);
+    for (int lg = 0; lg < 2; ++lg) {
+      std::vector<float> y(n, NAN), dx(n, NAN);
+      cpu::softmax({x.data(), y.data(), R, Cn, bool(lg)}, P);
+      cpu::softmaxBackward({x.data(), dy.data(), dx.data(), R, Cn, bool(lg)}, P);
+      std::vector<double> ry(n), rdx(n);
+      for (int64_t r = 0; r < R; ++r) {
+        const float* xr = x.data() + r * Cn;
+        double m = -INFINITY, s = 0, sdy = 0, dot = 0;
+        for (int64_t j = 0; j < Cn; ++j) m = std::max(m, double(xr[j]));
+        for (int64_t j = 0; j < Cn; ++j) s += std::exp(xr[j] - m);
+        for (int64_t j = 0; j < Cn; ++j) {
+          double pj = std::exp(xr[j] - m) / s;
+          ry[r * Cn + j] = lg ? (xr[j] - m - std::log(s)) : pj;
+          sdy += dy[r * Cn + j];
+          dot += dy[r * Cn + j] * pj;
+        }
+        for (int64_t j = 0; j < Cn; ++j) {
+          double pj = std::exp(xr[j] - m) / s;
+          rdx[r * Cn + j] = lg ? dy[r * Cn + j] - pj * sdy : pj * (dy[r * Cn + j] - dot);
+        }
+      }
+      std::string tag = std::string(lg ? "logsoftmax" : "softmax") + " " + std::to_string(R) + "x" + std::to_string(Cn);
+      compare(y, ry, tag.c_str(), 1e-5);
+      compare(dx, rdx, (tag + " backward").c_str(), 1e-5);
+    }
+    // layerNorm
+    {
+      std::vector<float> xs = x;
+      for (auto& v : xs) v += 3.0f;  // non-zero mean
+      std::vector<float> y(n, NAN), dx(n, NAN), dg(Cn, NAN), db(Cn, NAN);
+      float eps = 1e-5f;
+      cpu::layerNorm({xs.data(), gamma.data(), beta.data(), y.data(), R, Cn, eps}, P);
+      std::vector<double> ry(n), rdx(n), rdg(Cn, 0), rdb(Cn, 0);
+      for (int64_t r = 0; r < R; ++r) {
+        const float* xr = xs.data() + r * Cn;
+        double mu = 0, var = 0;
+        for (int64_t j = 0; j < Cn; ++j) mu += xr[j];
+        mu /= Cn;
+        for (int64_t j = 0; j < Cn; ++j) var += (xr[j] - mu) * (xr[j] - mu);
+        var /= Cn;
+        double rs = 1 / std::sqrt(var + eps), mg = 0, mgx = 0;
+        for (int64_t j = 0; j < Cn; ++j) {
+          double xh = (xr[j] - mu) * rs, g = dy[r * Cn + j] * double(gamma[j]);
+          ry[r * Cn + j] = xh * gamma[j] + beta[j];
+          mg += g; mgx += g * xh;
+          rdg[j] += dy[r * Cn + j] * xh;
+          rdb[j] += dy[r * Cn + j];
+        }
+        mg /= Cn; mgx /= Cn;
+        for (int64_t j = 0; j < Cn; ++j) {
+          double xh = (xr[j] - mu) * rs;
+          rdx[r * Cn + j] = rs * (dy[r * Cn + j] * double(gamma[j]) - mg - xh * mgx);
+        }
+      }
+      std::string tag = "layerNorm " + std::to_string(R) + "x" + std::to_string(Cn);
+      compare(y, ry, tag.c_str(), 1e-5);
+      std::vector<float> firstDx, firstDg;
+      for (int t = 0; t < 3; ++t) {
+        std::fill(dx.begin(), dx.end(), NAN); std::fill(dg.begin(), dg.end(), NAN); std::fill(db.begin(), db.end(), NAN);
+        cpu::layerNormBackward({xs.data(), gamma.data(), dy.data(), dx.data(), dg.data(), db.data(), R, Cn, eps}, *g_pools[t]);
+        if (t == 0) {
+          // Cn == 1: dx is exactly 0 in exact arithmetic; float rounding leaves ~eps·|dy|·rstd.
+          if (Cn > 1) compare(dx, rdx, (tag + " backward dx").c_str(), 2e-4);
+          compare(dg, rdg, (tag + " backward dgamma").c_str(), 2e-4);
+          compare(db, rdb, (tag + " backward dbeta").c_str(), 2e-4);
+          firstDx = dx; firstDg = dg;
+        } else {
+          sameBits(dx, firstDx, (tag + " backward dx thread-independent").c_str());
+          sameBits(dg, firstDg, (tag + " backward dgamma thread-independent").c_str());
+        }
+      }
+    }
+  }
+  // reduce
+  const int64_t rshapes[][3] = {{1, 1, 1}, {3, 7, 1}, {2, 1, 5}, {5, 13, 1031}, {1, 100000, 1}, {7, 3, 2}};
+  for (auto& s : rshapes) {
+    int64_t O = s[0], L = s[1], I = s[2];
+    auto x = randVec(O * L * I, O + L + I);
+    std::vector<float> y(O * I, NAN);
+    cpu::reduce({x.data(), y.data(), O, L, I, 0.25f}, P);
+    std::vector<double> ref(O * I, 0);
+    for (int64_t o = 0; o < O; ++o) for (int64_t l = 0; l < L; ++l) for (int64_t i = 0; i < I; ++i) ref[o * I + i] += x[(o * L + l) * I + i];
+    for (auto& v : ref) v *= 0.25;
+    compare(y, ref, ("reduce " + std::to_string(O) + "x" + std::to_string(L) + "x" + std::to_string(I)).c_str(), 1e-5);
+  }
+}
+
+static void testPool() {
+  ThreadPool& P = *g_pools[1];
+  struct PC { int64_t B, H, W, C; int k, s; bool ceil; };
+  const PC cases[] = {{1, 1, 1, 1, 1, 1, false}, {2, 7, 5, 3, 2, 2, true}, {1, 7, 7, 1, 3, 2, true},
+                      {3, 9, 11, 17, 3, 3, true}, {2, 8, 8, 5, 2, 2, false}, {1, 10, 9, 4, 3, 1, false},
+                      {2, 14, 14, 64, 3, 2, true}, {1, 5, 5, 2, 5, 5, false}};
+  for (auto& c : cases) {
+    auto outSize = [&](int64_t L) {
+      int64_t o = c.ceil ? (L - c.k + c.s - 1) / c.s + 1 : (L - c.k) / c.s + 1;
+      if (c.ceil && (o - 1) * c.s >= L) --o;  // PyTorch: last window must start inside the input
+      return o;
+    };
+    int64_t Ho = outSize(c.H), Wo = outSize(c.W);
+    auto x = randVec(c.B * c.H * c.W * c.C, c.H * 13 + c.C);
+    auto dy = randVec(c.B * Ho * Wo * c.C, c.W * 17 + c.C);
+    std::vector<float> y(c.B * Ho * Wo * c.C, NAN), dx(x.size(), NAN);
+    cpu::avgPool2d({x.data(), y.data(), c.B, c.H, c.W, c.C, Ho, Wo, c.k, c.s}, P);
+    cpu::avgPool2dBackward({dy.data(), dx.data(), c.B, c.H, c.W, c.C, Ho, Wo, c.k, c.s}, P);
+    std::vector<double> ry(y.size(), 0), rdx(x.size(), 0);
+    for (int64_t b = 0; b < c.B; ++b) for (int64_t i = 0; i < Ho; ++i) for (int64_t j = 0; j < Wo; ++j) {
+      int64_t h0 = i * c.s, h1 = std::min(c.H, h0 + c.k), w0 = j * c.s, w1 = std::min(c.W, w0 + c.k);
+      double cnt = double((h1 - h0) * (w1 - w0));
+      for (int64_t h = h0; h < h1; ++h) for (int64_t w = w0; w < w1; ++w) for (int64_t ch = 0; ch < c.C; ++ch) {
+        ry[((b * Ho + i) * Wo + j) * c.C + ch] += x[((b * c.H + h) * c.W + w) * c.C + ch] / cnt;
+        rdx[((b * c.H + h) * c.W + w) * c.C + ch] += dy[((b * Ho + i) * Wo + j) * c.C + ch] / cnt;
+      }
+    }
+    char tag[128];
+    std::snprintf(tag, sizeof tag, "avgPool2d B%lld H%lld W%lld C%lld k%d s%d ceil%d", (long long)c.B, (long long)c.H,
+                  (long long)c.W, (long long)c.C, c.k, c.s, c.ceil);
+    compare(y, ry, tag, 1e-5);
+    compare(dx, rdx, (std::string(tag) + " backward").c_str(), 1e-5);
+  }
+}
+
+static void testRandom() {
+  const int64_t sizes[] = {1, 3, 4, 5, 1001, 100003};
+  for (int64_t n : sizes)
+    for (int kind = 0; kind < 2; ++kind) {
+      std::vector<float> a(n, NAN), b(n, NAN);
+      RandomParams p{a.data(), n, 0x123456789abcdefull, 42, static_cast<RandomKind>(kind), 0.5f, 2.0f};
+      cpu::random(p, *g_pools[0]);
+      p.out = b.data();
+      cpu::random(p, *g_pools[2]);
+      bool ok = std::memcmp(a.data(), b.data(), n * 4) == 0;
+      for (int64_t i = 0; i < n && ok; ++i) {
+        philox::U4 r = philox::philox4x32_10(uint64_t(i / 4), 42, 0x123456789abcdefull);
+        float want = kind == 0 ? (float)(2.0f * philox::normalAt(r, int(i % 4))) + 0.5f : philox::uniform24(r.v[i % 4]);
+        ok = a[i] == want;
+      }
+      check(ok, ("random kind" + std::to_string(kind) + " n" + std::to_string(n)).c_str());
+      if (n == 100003) {
+        double m = 0, v = 0;
+        for (float x : a) m += x;
+        m /= n;
+        for (float x : a) v += (x - m) * (x - m);
+        v /= n;
+        bool stats = kind == 0 ? (std::fabs(m - 0.5) < 0.05 && std::fabs(std::sqrt(v) - 2.0) < 0.05)
+                               : (std::fabs(m - 0.5) < 0.01 && std::fabs(v - 1.0 / 12) < 0.005);
+        check(stats, "random moments");
+      }
+    }
+}
+
+static void testThreadPool() {
+  // nested parallelFor runs inline; exceptions propagate; every index is visited once
+  for (int t = 0; t < 3; ++t) {
+    ThreadPool& P = *g_pools[t];
+    std::vector<int> hits(10000, 0);
+    P.parallelFor(10000, 7, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+      P.parallelFor(4, 1, [&](int64_t, int64_t) {});  // nested: must not deadlock
+    });
+    bool ok = true;
+    for (int h : hits) ok = ok && h == 1;
+    check(ok, "pool covers every index once (with nested calls)");
+    bool caught = false;
+    try {
+      P.parallelFor(1000, 1, [&](int64_t, int64_t e) { if (e > 500) throw std::runtime_error("x"); });
+    } catch (const std::runtime_error&) { caught = true; }
+    check(caught, "pool rethrows exceptions");
+  }
+  { ThreadPool tmp(4); tmp.parallelFor(100, 1, [](int64_t, int64_t) {}); }  // destroy with workers
+  check(true, "pool destruction");
+}
+
+// ------------------------------------------------------------------------------- benchmark
+static void benchGemm(const cpu::gemm::KernelInfo& ki, int64_t n, int reps) {
+  auto A = randVec(n * n, 1), B = randVec(n * n, 2);
+  std::vector<float> C(n * n);
+  const char* names[3] = {"fwd  C=A·B   (NN)", "dA = dC·Bᵀ   (NT)", "dB = Aᵀ·dC   (TN)"};
+  for (int t = 0; t < 2; ++t) {
+    ThreadPool& P = *g_pools[t];
+    double totalFlops = 0, totalSec = 0;
+    for (int c = 0; c < 3; ++c) {
+      MatmulParams p{A.data(), B.data(), C.data(), nullptr, 1, n, n, n, 0, 0, 0, c == 2, c == 1, 1.0f, 0.0f};
+      cpu::detail::matmulWith(ki, p, P);  // warm-up
+      double best = 1e30;
+      for (int r = 0; r < reps; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        cpu::detail::matmulWith(ki, p, P);
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        best = std::min(best, s);
+      }
+      double gf = 2.0 * n * n * n / best * 1e-9;
+      totalFlops += 2.0 * n * n * n;
+      totalSec += best;
+      std::printf("  %-7s %d thr  %s  %8.3f ms  %7.1f GFLOP/s  (%.1f per thread)\n", ki.name, kPoolSizes[t],
+                  names[c], best * 1e3, gf, gf / kPoolSizes[t]);
+    }
+    std::printf("  %-7s %d thr  fwd+both grads %.3f ms  %7.1f GFLOP/s\n", ki.name, kPoolSizes[t], totalSec * 1e3,
+                totalFlops / totalSec * 1e-9);
+  }
+}
+
+int main(int argc, char** argv) {
+  bool bench = true, tests = true;
+  int64_t size = 1024;
+  int reps = 5;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--no-bench")) bench = false;
+    else if (!std::strcmp(argv[i], "--bench-only")) tests = false;
+    else if (!std::strcmp(argv[i], "--size") && i + 1 < argc) size = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+  }
+  for (int t = 0; t < 3; ++t) g_pools[t] = new ThreadPool(kPoolSizes[t]);
+  // The CPU's best ISA (environment ignored), then the paths to test: every path the CPU supports,
+  // or only the one VISATTN_ISA selects when it is set (CI runs the suite once per ISA).
+  const char* origIsa = std::getenv("VISATTN_ISA");
+  std::string orig = origIsa ? origIsa : "";
+  unsetenv("VISATTN_ISA");
+  cpu::detail::refreshIsa();
+  std::string best = cpu::isaName();
+  if (!orig.empty()) setenv("VISATTN_ISA", orig.c_str(), 1);
+  cpu::detail::refreshIsa();
+  std::string selected = cpu::isaName();
+  std::printf("cpu isa: best %s, selected %s (VISATTN_ISA=%s); defaultThreadCount %d\n", best.c_str(),
+              selected.c_str(), orig.c_str(), defaultThreadCount());
+
+  std::vector<std::string> isas;
+  if (best == "avx512") isas = {"avx512", "avx2", "scalar"};
+  else if (best == "avx2") isas = {"avx2", "scalar"};
+  else isas = {"scalar"};
+  if (!orig.empty()) isas = {selected};
+
+  if (tests) {
+    g_ctx = "threadpool";
+    testThreadPool();
+    for (auto& isa : isas) {
+      setenv("VISATTN_ISA", isa.c_str(), 1);
+      cpu::detail::refreshIsa();
+      g_ctx = std::string("isa=") + cpu::isaName();
+      check(isa == cpu::isaName(), "VISATTN_ISA selects the path");
+      int before = g_fail;
+      testGemm(nullptr);
+      testElementwise();
+      testCopy();
+      testRows();
+      testPool();
+      testRandom();
+      std::printf("isa %-6s: %s\n", isa.c_str(), g_fail == before ? "all kernels ok" : "FAILURES");
+    }
+#ifdef VA_TEST_HAVE_AVX512_EMULATED
+    if (best != "avx512") {
+      g_ctx = "avx512-emulated-microkernel";
+      int before = g_fail;
+      testGemm(&cpu::gemm::kernelAvx512Emulated());
+      cpu::math::setKernelsForTesting(&cpu::math::mathAvx512Emulated());
+      testElementwise();
+      testRows();
+      cpu::math::setKernelsForTesting(nullptr);
+      std::printf("avx512 GEMM micro-kernel + 16-lane math (emulated, logic only): %s\n",
+                  g_fail == before ? "ok" : "FAILURES");
+    }
+#endif
+    // Never raised above the CPU: asking for avx512 on a lesser CPU keeps the best supported.
+    setenv("VISATTN_ISA", "avx512", 1);
+    cpu::detail::refreshIsa();
+    g_ctx = "isa-env";
+    check(best == cpu::isaName(), "VISATTN_ISA=avx512 never raises");
+    if (orig.empty()) unsetenv("VISATTN_ISA"); else setenv("VISATTN_ISA", orig.c_str(), 1);
+    cpu::detail::refreshIsa();
+  }
+  if (bench) {
+    std::printf("GEMM %lld^3 fp32, best of %d:\n", (long long)size, reps);
+    for (auto& isa : isas) {
+      const cpu::gemm::KernelInfo& ki = isa == "avx512" ? cpu::gemm::kernelAvx512()
+                                        : isa == "avx2" ? cpu::gemm::kernelAvx2() : cpu::gemm::kernelScalar();
+      benchGemm(ki, size, isa == "scalar" ? std::max(1, reps / 2) : reps);
+    }
+  }
+  std::printf("%d passed, %d failed\n", g_pass, g_fail);
+  for (int t = 0; t < 3; ++t) delete g_pools[t];
+  return g_fail == 0 ? 0 : 1;
+}
