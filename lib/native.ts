@@ -37,6 +37,22 @@ export interface NativeMemory {
   reservedBytes: number;
 }
 
+export interface NativeProbeFma {
+  gflops: number;
+  gflopsMedian: number;
+  isa: string;
+  threads: number;
+  seconds: number;
+}
+export interface NativeProbeBandwidth {
+  gbps: number;
+  gbpsMedian: number;
+  isa: string;
+  threads: number;
+  bytesPerArray: number;
+  reps: number;
+}
+
 type S = NativeStorage;
 export interface NativeAddon {
   info(): NativeInfo;
@@ -52,6 +68,9 @@ export interface NativeAddon {
   pending(device: number): number;
   memory(): NativeMemory[];
   selfTest(device: number, name: string): Float32Array | string;
+  /** Machine-limit probes for the benchmarks (synchronous: they block for the requested time). */
+  probeFma(threads: number, seconds: number): NativeProbeFma | string;
+  probeBandwidth(threads: number, bytesPerArray: number): NativeProbeBandwidth | string;
   /** Testing hook: enqueues an op that fails asynchronously on the device's stream. */
   injectFault(device: number): NativeResult;
 

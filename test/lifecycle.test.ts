@@ -94,6 +94,16 @@ describe('process lifetime', () => {
     expect(stdout.trim()).toBe('2,4,6,8;2,4,6,8');
   });
 
+  test('tensors dropped without dispose() are counted as leaks and their storage is reclaimed', async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'child_leaks.js'), distEntry], { timeout: 30000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stderr}`));
+        else resolve(stdout);
+      });
+    });
+    expect(JSON.parse(out)).toEqual({ leaked: 50, tensors: 0, storages: 0 });
+  });
+
   test('worker threads each get their own devices', async () => {
     const results = await Promise.all(
       ['cpu', 'emu'].map(

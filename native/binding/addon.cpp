@@ -94,6 +94,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("injectFault", &Addon::InjectFault),
   });
   registerOps(env, exports);
+  registerProbes(env, exports);
 }
 
 std::shared_ptr<Backend> Addon::device(int d, std::string* err) {

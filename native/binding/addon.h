@@ -46,6 +46,7 @@ class Addon : public Napi::Addon<Addon> {
 // Helpers shared by the op bindings (ops.cpp).
 Handle* handleOf(const Napi::Value& v);  // nullptr when not a handle
 void registerOps(Napi::Env env, Napi::Object exports);
+void registerProbes(Napi::Env env, Napi::Object exports);  // machine-limit probes (bench/)
 
 }  // namespace binding
 }  // namespace va

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""PyTorch baseline for the visattn benchmarks (bench/run.ts starts it; prints ONE line of JSON).
+
+Times the same math as bench/cases.ts, with the same protocol (warm-up >= 2 calls and >= warmup
+time, then >= 15 timed calls or a time budget; median and min), fp32, on the CPU with
+torch.set_num_threads(--threads), or on CUDA (torch.cuda.synchronize after each call; TF32 off, so
+that the comparison is fp32 against fp32).
+
+  python3 bench/torch_baseline.py --device cpu --threads 1 \
+      --spec '[{"name":"gemm.total","dims":[1024,1024,1024]}]' [--quick]
+
+Names: gemm.fwd (a@b), gemm.dA (dC@b.T), gemm.dB (a.T@dC), gemm.bwd (both gradients),
+gemm.total (forward + both gradients), softmax.fwd, softmax.bwd (the softmax gradient kernel that
+autograd runs, from the saved output), layerNorm.fwd, layerNorm.bwd (native_layer_norm_backward
+from the saved mean/rstd: dX, dGamma, dBeta).
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+
+def parse():
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--spec", required=True, help="JSON list of {name, dims}")
+    p.add_argument("--quick", action="store_true")
+    return p.parse_args()
+
+
+def softmax_backward(dy, y):
+    # the kernel autograd calls; its last argument changed from a tensor to a dtype in 1.11
+    try:
+        return torch._softmax_backward_data(dy, y, -1, y.dtype)
+    except (TypeError, RuntimeError):
+        return torch._softmax_backward_data(dy, y, -1, y)
+
+
+def make_case(name, dims, dev):
+    g = torch.Generator(device="cpu").manual_seed(0)
+
+    def randn(*shape, mean=0.0, std=1.0):
+        return (torch.randn(*shape, generator=g) * std + mean).to(dev)
+
+    if name.startswith("gemm."):
+        M, N, K = dims
+        a, b, dc = randn(M, K), randn(K, N), randn(M, N)
+        kind = name.split(".", 1)[1]
+        if kind == "fwd":
+            return lambda: a @ b
+        if kind == "dA":
+            return lambda: dc @ b.t()
+        if kind == "dB":
+            return lambda: a.t() @ dc
+        if kind == "bwd":
+            return lambda: (dc @ b.t(), a.t() @ dc)
+        if kind == "total":
+            return lambda: (a @ b, dc @ b.t(), a.t() @ dc)
+    elif name.startswith("softmax."):
+        R, C = dims
+        x, dy = randn(R, C, std=2.0), randn(R, C)
+        if name == "softmax.fwd":
+            return lambda: torch.softmax(x, -1)
+        if name == "softmax.bwd":
+            y = torch.softmax(x, -1)
+            return lambda: softmax_backward(dy, y)
+    elif name.startswith("layerNorm."):
+        R, C = dims
+        x = randn(R, C, mean=0.5, std=2.0)
+        gamma, beta = randn(C, mean=1.0, std=0.2), randn(C, std=0.2)
+        dy = randn(R, C)
+        eps = 1e-5
+        if name == "layerNorm.fwd":
+            return lambda: torch.nn.functional.layer_norm(x, (C,), gamma, beta, eps)
+        if name == "layerNorm.bwd":
+            _, mean, rstd = torch.native_layer_norm(x, [C], gamma, beta, eps)
+            mask = [True, True, True]
+            return lambda: torch.ops.aten.native_layer_norm_backward(dy, x, [C], mean, rstd, gamma, beta, mask)
+    raise ValueError("unknown benchmark " + name)
+
+
+def bench(fn, dev, quick):
+    warmup_s, budget_s, min_reps, max_reps = (0.05, 0.3, 5, 30) if quick else (0.2, 2.0, 15, 200)
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+
+    def once():
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - t0
+
+    w0 = time.perf_counter()
+    warm, warm_s = 0, 0.0
+    while warm < 2 or time.perf_counter() - w0 < warmup_s:
+        warm_s += once()
+        warm += 1
+        if warm >= 1000:
+            break
+    est = max(1e-6, warm_s / warm)
+    reps = min(max_reps, max(min_reps, int(budget_s / est + 0.999)))
+    samples = sorted(once() * 1e3 for _ in range(reps))
+    n = len(samples)
+    median = samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
+    return {"median_ms": median, "min_ms": samples[0], "reps": n}
+
+
+def main():
+    args = parse()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            print(json.dumps({"error": "torch.cuda is not available"}))
+            return 1
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    spec = json.loads(args.spec)
+    results = {}
+    with torch.no_grad():
+        for case in spec:
+            name = case["name"]
+            try:
+                fn = make_case(name, case["dims"], args.device)
+                results[name] = bench(fn, args.device, args.quick)
+            except Exception as e:  # one failing case must not hide the others
+                results[name] = {"error": "%s: %s" % (type(e).__name__, e)}
+    out = {
+        "torch": torch.__version__,
+        "device": args.device,
+        "threads": torch.get_num_threads() if args.device == "cpu" else None,
+        "cuda": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
+        "results": results,
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
