@@ -42,7 +42,7 @@ const USAGE = `usage: npm run bench -- [options]
                       default: VISATTN_NUM_THREADS if set, else 1 and all ${os.cpus().length} logical cpus
   --quick             fewer repetitions and shorter probes (same shapes)
   --filter a,b        only benchmarks whose name contains one of the strings (e.g. gemm, softmax.bwd)
-  --out FILE          results file (default: bench/results/<machine>.json)
+  --out FILE          results file (default: bench/results/<machine>.json; <machine>.partial.json for --quick/--filter/--threads runs)
   --no-torch          skip the PyTorch baseline
 environment: VISATTN_TORCH_PYTHON=/path/to/python (a Python with torch for the baseline),
              VISATTN_ISA=avx2|scalar (force a lower cpu instruction set)`;
@@ -418,7 +418,9 @@ async function parent(flags: Flags): Promise<number> {
     byMachine.set(id, [...(byMachine.get(id) ?? []), run]);
   }
   for (const [id, list] of byMachine) {
-    let file = path.join(resultsDir, `${id}.json`);
+    // A partial run (--quick, --filter or --threads) never overwrites the full results of the machine.
+    const partial = flags.quick || flags.filters.length > 0 || flags.threads !== null;
+    let file = path.join(resultsDir, partial ? `${id}.partial.json` : `${id}.json`);
     if (flags.out) {
       // one file per machine: with several (cpu and cuda), --out gets the machine id before .json
       file = path.resolve(byMachine.size > 1 ? flags.out.replace(/(\.json)?$/, `.${id}.json`) : flags.out);

@@ -62,11 +62,11 @@ export class Tensor {
   readonly dtype: DType;
   readonly device: Device;
   readonly size: number;
-  private handle: NativeStorage | null;
+  #handle: NativeStorage | null;
 
   /** @internal Use the creation functions (tensor, zeros, ...) or ops. */
   constructor(handle: NativeStorage, shape: readonly number[], dtype: DType, device: Device) {
-    this.handle = handle;
+    this.#handle = handle;
     this.shape = Object.freeze(shape.slice());
     this.dtype = dtype;
     this.device = device;
@@ -74,13 +74,14 @@ export class Tensor {
     liveTensors[device] += 1;
     leakRegistry.register(this, device, this);
     if (scopeStack.length > 0) scopeStack[scopeStack.length - 1].add(this);
+    Object.freeze(this); // shape/dtype/device/size cannot be changed from JS (the native side also bounds-checks)
   }
 
   get rank(): number {
     return this.shape.length;
   }
   get disposed(): boolean {
-    return this.handle === null;
+    return this.#handle === null;
   }
   get byteLength(): number {
     return this.size * 4;
@@ -88,8 +89,8 @@ export class Tensor {
 
   /** @internal The native storage, or a clear error naming the op and argument if disposed. */
   storage(op: string, arg: string): NativeStorage {
-    if (this.handle === null) throw argError(op, arg, 'a live tensor', this);
-    return this.handle;
+    if (this.#handle === null) throw argError(op, arg, 'a live tensor', this);
+    return this.#handle;
   }
 
   /** A view with another shape over the same storage (one dimension may be -1). */
@@ -118,13 +119,18 @@ export class Tensor {
     return new Tensor(view, s, this.dtype, this.device);
   }
 
-  /** A copy on another device (a view when already there). Waits for the source device. */
+  /**
+   * A copy on another device (a view when already there). A cross-device copy is a readback: it
+   * waits (blocking, like dataSync) until the source device has finished the work queued before it.
+   */
   to(device: Device): Tensor {
     const op = 'to';
     const h = this.storage(op, 'this');
     checkDevice(op, 'device', device);
     if (device === this.device) return this.reshape(this.shape);
-    const host = this.dataSync();
+    const r = native.downloadSync(h, this.byteLength);
+    if (typeof r === 'string') throw new Error(`${op}: ${this.device} device error: ${r}`);
+    const host = this.dtype === 'int32' ? new Int32Array(r) : new Float32Array(r);
     return fromTyped(op, host, this.shape, this.dtype, device);
   }
 
@@ -146,9 +152,9 @@ export class Tensor {
 
   /** Releases this view; the storage is freed when its last view is released. Idempotent. */
   dispose(): void {
-    if (this.handle === null) return;
-    native.release(this.handle);
-    this.handle = null;
+    if (this.#handle === null) return;
+    native.release(this.#handle);
+    this.#handle = null;
     liveTensors[this.device] -= 1;
     leakRegistry.unregister(this);
     for (const s of scopeStack) s.delete(this);
@@ -199,18 +205,28 @@ export function tensor(values: ArrayLike<number>, shape?: readonly number[], opt
   }
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (typeof v !== 'number' || (dtype === 'int32' && !Number.isInteger(v))) {
-      throw argError(op, `values[${i}]`, dtype === 'int32' ? 'an integer' : 'a number', v);
+    if (typeof v !== 'number' || (dtype === 'int32' && !(Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX))) {
+      throw argError(op, `values[${i}]`, dtype === 'int32' ? 'an integer in the int32 range' : 'a number', v);
     }
   }
   const data = dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values);
   return fromTyped(op, data, s, dtype, device);
 }
 
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 function filled(op: string, shape: readonly number[], opts: unknown, value: number): Tensor {
   const { device, dtype } = creationOptions(op, opts);
   const s = checkShape(op, 'shape', shape);
   const dt = dtype ?? 'float32';
+  if (dt === 'int32' && !(Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX)) {
+    throw argError(op, 'value', 'an integer in the int32 range (dtype int32)', value);
+  }
+  if (dt === 'float32' && Number.isFinite(value) && Math.abs(value) > FLOAT32_MAX) {
+    throw argError(op, 'value', 'a value representable in float32 (|value| <= 3.4e38) or ±Infinity', value);
+  }
   const t = empty(op, s, dt, device);
   if (t.size > 0) {
     const bits = dt === 'int32' ? value >>> 0 : new Uint32Array(new Float32Array([value]).buffer)[0];
@@ -226,9 +242,10 @@ export function zeros(shape: readonly number[], opts?: CreateOptions): Tensor {
 export function ones(shape: readonly number[], opts?: CreateOptions): Tensor {
   return filled('ones', shape, opts, 1);
 }
+/** A tensor filled with `value` (±Infinity allowed for float32, e.g. attention masks; NaN is not). */
 export function full(shape: readonly number[], value: number, opts?: CreateOptions): Tensor {
-  const v = finiteNumber('full', 'value', value);
-  return filled('full', shape, opts, v);
+  if (typeof value !== 'number' || Number.isNaN(value)) throw argError('full', 'value', 'a number (not NaN)', value);
+  return filled('full', shape, opts, value);
 }
 
 export interface RandomOptions {
@@ -298,28 +315,29 @@ export function synchronizeSync(device?: Device): void {
 
 /** Number of operations queued on a device that have not finished (0 for an unused device). */
 export function pendingOps(device: Device): number {
+  if (device !== 'cpu' && device !== 'emu' && device !== 'cuda') {
+    throw argError('pendingOps', 'device', "one of 'cpu', 'emu', 'cuda'", device);
+  }
   return native.pending(DEVICE_INDEX[device]);
 }
 
-function collectTensors(v: unknown, out: Set<Tensor>, depth = 0): void {
-  if (depth > 4 || v === null || typeof v !== 'object') return;
+// Finds the tensors reachable from a scope's result: through arrays, Maps, Sets and the own
+// enumerable properties of any object (plain or class instance), cycle-safe.
+function collectTensors(v: unknown, out: Set<Tensor>, seen = new Set<object>()): void {
+  if (v === null || typeof v !== 'object' || seen.has(v)) return;
+  seen.add(v);
   if (v instanceof Tensor) {
     out.add(v);
     return;
   }
-  if (Array.isArray(v)) {
-    for (const x of v) collectTensors(x, out, depth + 1);
-    return;
-  }
-  if (Object.getPrototypeOf(v) === Object.prototype || v instanceof Map) {
-    const values = v instanceof Map ? [...v.values()] : Object.values(v as object);
-    for (const x of values) collectTensors(x, out, depth + 1);
-  }
+  if (ArrayBuffer.isView(v)) return;
+  const values = Array.isArray(v) ? v : v instanceof Map || v instanceof Set ? [...v.values()] : Object.values(v as object);
+  for (const x of values) collectTensors(x, out, seen);
 }
 
 /**
  * Runs fn and disposes every tensor it created that is not part of its (synchronous) result.
- * Returned tensors (also inside arrays / plain objects) move to the enclosing scope.
+ * Returned tensors (also inside arrays, Maps, Sets and objects, at any depth) move to the enclosing scope.
  */
 export function scope<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw argError('scope', 'fn', 'a function', fn);
@@ -396,6 +414,7 @@ export const testing = {
   /** Runs an emulator self-test kernel (cuda/selftest) on 'emu' or 'cuda'; resolves its output. */
   selfTest(device: Device, name: string): Float32Array {
     if (device !== 'emu' && device !== 'cuda') throw argError('testing.selfTest', 'device', "'emu' or 'cuda'", device);
+    if (typeof name !== 'string') throw argError('testing.selfTest', 'name', 'a string', name);
     checkDevice('testing.selfTest', 'device', device);
     const r = native.selfTest(DEVICE_INDEX[device], name);
     if (typeof r === 'string') throw new Error(`testing.selfTest: ${r}`);

@@ -69,15 +69,32 @@ describe.each(devices)('execution model on %s', (device) => {
   });
 
   test('disposing inputs of queued ops is safe', async () => {
-    const a = va.full([4096], 2, { device });
+    // Slow work first, so that the mul below is still queued when its input is disposed and a new
+    // tensor (uploaded from JS) takes the freed block: the upload must not overtake the mul.
+    const n = device === 'emu' ? 96 : 512;
+    const big = va.randn([n, n], { seed: 3, device });
+    const slow = [va.ops.matmul(big, big), va.ops.matmul(big, big)];
+    const a = va.tensor(new Float32Array(4096).fill(2), [4096], { device });
     const b = va.ops.mul(a, a);
-    a.dispose(); // still read by the queued mul
-    const c = va.full([4096], 7, { device }); // may reuse a's block only after the mul has run
+    expect(va.pendingOps(device)).toBeGreaterThan(0);
+    a.dispose();
+    const c = va.tensor(new Float32Array(4096).fill(7), [4096], { device });
     const d = await b.data();
     expect(d.every((x) => x === 4)).toBe(true);
     expect((await c.data()).every((x) => x === 7)).toBe(true);
-    b.dispose();
-    c.dispose();
+    for (const t of [b, c, big, ...slow]) t.dispose();
+  });
+
+  test('tensors cannot be forged or resized from JS into out-of-bounds native access', () => {
+    const t = va.ones([4], { device });
+    expect(() => {
+      (t as unknown as { size: number }).size = 1 << 26;
+    }).toThrow(TypeError);
+    expect(t.size).toBe(4);
+    const forged = new va.Tensor(t.storage('test', 't'), [1 << 26], 'float32', device);
+    expect(() => va.ops.relu(forged)).toThrow(/relu|unary.*holds 4 elements but the op reads or writes 67108864/);
+    forged.dispose();
+    t.dispose();
   });
 });
 
@@ -102,6 +119,16 @@ describe('process lifetime', () => {
       });
     });
     expect(JSON.parse(out)).toEqual({ leaked: 50, tensors: 0, storages: 0 });
+  });
+
+  test('workers that die with readbacks pending neither crash the process nor leak threads', async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [path.join(__dirname, 'fixtures', 'worker_dies.js'), distEntry], { timeout: 60000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stderr}`));
+        else resolve(stdout);
+      });
+    });
+    expect(JSON.parse(out)).toEqual({ alive: true, extraThreads: 0 });
   });
 
   test('worker threads each get their own devices', async () => {

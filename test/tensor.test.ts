@@ -127,13 +127,19 @@ describe('creation errors name the function, the argument, the expectation and t
     expect(() => va.tensor([1, 2, 3], [2, 2])).toThrow("tensor: argument 'values' expected 4 values for shape [2, 2], received 3 values");
     expect(() => va.tensor([1, 2], [2, -1])).toThrow(/tensor: argument 'shape' expected an array of non-negative integers, received \[2, -1\]/);
     expect(() => va.tensor('abc' as unknown as number[])).toThrow(/tensor: argument 'values' expected a number\[\] or a typed array, received "abc"/);
-    expect(() => va.tensor([1.5], [1], { dtype: 'int32' })).toThrow(/tensor: argument 'values\[0\]' expected an integer, received 1.5/);
+    expect(() => va.tensor([1.5], [1], { dtype: 'int32' })).toThrow(/tensor: argument 'values\[0\]' expected an integer in the int32 range, received 1.5/);
+    expect(() => va.tensor([2 ** 40], [1], { dtype: 'int32' })).toThrow(/tensor: argument 'values\[0\]' expected an integer in the int32 range, received 1099511627776/);
     expect(() => va.tensor([1], [1], { device: 'tpu' as va.Device })).toThrow(/tensor: argument 'options.device' expected one of 'cpu', 'emu', 'cuda', received "tpu"/);
     expect(() => va.tensor([1], [1], { dtype: 'float64' as va.DType })).toThrow(/tensor: argument 'dtype' expected 'float32' or 'int32', received "float64"/);
   });
   test('zeros/full/randn', () => {
     expect(() => va.zeros([1.5])).toThrow(/zeros: argument 'shape' expected an array of non-negative integers, received \[1.5\]/);
-    expect(() => va.full([2], NaN)).toThrow(/full: argument 'value' expected a finite number, received NaN/);
+    expect(() => va.full([2], NaN)).toThrow(/full: argument 'value' expected a number \(not NaN\), received NaN/);
+    expect(() => va.full([2], 1e40)).toThrow(/full: argument 'value' expected a value representable in float32/);
+    expect(() => va.full([2], 2 ** 40, { dtype: 'int32' })).toThrow(/full: argument 'value' expected an integer in the int32 range \(dtype int32\), received 1099511627776/);
+    expect(() => va.full([2], 3.5, { dtype: 'int32' })).toThrow(/full: argument 'value' expected an integer in the int32 range/);
+    expect(Array.from(va.full([2], -Infinity).dataSync())).toEqual([-Infinity, -Infinity]);
+    expect(() => va.pendingOps('gpu' as va.Device)).toThrow(/pendingOps: argument 'device' expected one of 'cpu', 'emu', 'cuda', received "gpu"/);
     expect(() => va.randn([2], { seed: -1 })).toThrow(/randn: argument 'options.seed' expected an integer in \[0, 2\^53\), received -1/);
     expect(() => va.randn([2], { std: Infinity })).toThrow(/randn: argument 'options.std' expected a finite number, received Infinity/);
   });

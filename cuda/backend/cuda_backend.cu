@@ -81,7 +81,10 @@ class CudaBackend final : public va::Backend {
       return va::Status::Error("cuda: cudaStreamCreateWithFlags: " + errText(err));
     }
     ctx_.stream = stream_;
-    worker_ = std::thread([this] { completionLoop(); });
+    worker_ = std::thread([this] {
+      va::backendOwningThisThread() = this;
+      completionLoop();
+    });
     return va::Status::Ok();
   }
 

@@ -2,15 +2,27 @@
 #pragma once
 #include <napi.h>
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "binding/storage.h"
 #include "visattn/backend.h"
 
 namespace va {
 namespace binding {
+
+// A pending asynchronous result: created on the JS thread, completed on a backend thread, resolved
+// (and deleted) on the JS thread.
+struct PendingRequest {
+  Napi::Promise::Deferred deferred;
+  std::vector<unsigned char> buffer;  // download destination
+  bool wantBuffer = false;
+  Status status;
+  std::shared_ptr<Storage> keep;  // the storage being read stays alive until the request is resolved
+};
 
 class Addon : public Napi::Addon<Addon> {
  public:
@@ -35,6 +47,18 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value SelfTest(const Napi::CallbackInfo& info);
   Napi::Value InjectFault(const Napi::CallbackInfo& info);
+
+  static void resolvePending(Napi::Env env, Napi::Function, Addon* self, PendingRequest* p);
+  using AddonTsfn = Napi::TypedThreadSafeFunction<Addon, PendingRequest, resolvePending>;
+  DoneFn completer(PendingRequest* p);
+  void drainCallbacks();
+
+  napi_env env_ = nullptr;
+  AddonTsfn tsfn_;
+  int64_t jsPending_ = 0;  // JS thread only: results not yet resolved (tsfn_ is referenced while > 0)
+  std::mutex inflightMu_;
+  std::condition_variable inflightDone_;
+  int64_t inflight_ = 0;   // callbacks handed to backends that have not run yet
 
   std::mutex mu_;
   std::shared_ptr<Backend> devices_[3];

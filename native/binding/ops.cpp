@@ -4,7 +4,9 @@
 #include <napi.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "binding/addon.h"
 
@@ -17,9 +19,11 @@ class Args {
  public:
   Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
 
-  // A tensor storage; null allowed when `optional` and the argument is null/undefined.
+  // A tensor storage; null allowed when `optional` and the argument is null/undefined. Storages are
+  // numbered in the order they are read (for need()).
   void* ptr(bool optional = false) {
     const Napi::Value& v = info_[i_++];
+    storages_.push_back(nullptr);
     if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
     Handle* h = handleOf(v);
     if (!h || !h->storage) {
@@ -28,9 +32,28 @@ class Args {
     }
     if (!backend_) backend_ = h->storage->backend.get();
     else if (backend_ != h->storage->backend.get()) fail("tensors live on different devices");
+    storages_.back() = h->storage.get();
     return h->storage->ptr;
   }
-  int64_t i64() { return static_cast<int64_t>(info_[i_++].As<Napi::Number>().Int64Value()); }
+  // Safety net below TypeScript's validation: storage k (when present) must hold `elements` 4-byte
+  // elements; a negative count means the sizes were inconsistent or overflowed.
+  void need(size_t k, int64_t elements) {
+    if (k >= storages_.size() || !storages_[k]) return;
+    if (elements < 0) {
+      fail("inconsistent or overflowing sizes");
+    } else if (static_cast<uint64_t>(elements) > storages_[k]->bytes / 4) {
+      fail("tensor argument " + std::to_string(k) + " holds " + std::to_string(storages_[k]->bytes / 4) +
+           " elements but the op reads or writes " + std::to_string(elements));
+    }
+  }
+  // The parsed sizes must be positive (kernels divide by or loop over them).
+  void positive(int64_t v, const char* what) {
+    if (v <= 0) fail(std::string(what) + " must be positive, got " + std::to_string(v));
+  }
+  int64_t i64() {
+    int64_t v = static_cast<int64_t>(info_[i_++].As<Napi::Number>().Int64Value());
+    return v;
+  }
   int32_t i32() { return info_[i_++].As<Napi::Number>().Int32Value(); }
   double f64() { return info_[i_++].As<Napi::Number>().DoubleValue(); }
   float f32() { return static_cast<float>(f64()); }
@@ -52,7 +75,12 @@ class Args {
     Napi::Env env = info_.Env();
     if (error_.empty() && !backend_) error_ = "no tensor argument";
     if (!error_.empty()) return Napi::String::New(env, std::string(op_) + ": " + error_);
-    Status st = call(*backend_);
+    Status st;
+    try {
+      st = call(*backend_);
+    } catch (const std::exception& e) {
+      st = Status::Error(e.what());
+    }
     if (!st.ok()) return Napi::String::New(env, std::string(op_) + ": " + st.message());
     return env.Undefined();
   }
@@ -65,8 +93,28 @@ class Args {
   const char* op_;
   size_t i_ = 0;
   Backend* backend_ = nullptr;
+  std::vector<const Storage*> storages_;
   std::string error_;
 };
+
+// Checked arithmetic for element counts: -1 once anything is negative or overflows.
+int64_t mul(std::initializer_list<int64_t> xs) {
+  int64_t r = 1;
+  for (int64_t x : xs) {
+    if (x < 0 || r < 0 || __builtin_mul_overflow(r, x, &r)) return -1;
+  }
+  return r;
+}
+int64_t add(int64_t a, int64_t b) {
+  int64_t r;
+  if (a < 0 || b < 0 || __builtin_add_overflow(a, b, &r)) return -1;
+  return r;
+}
+// Elements spanned by `batch` matrices of `per` elements `stride` apart (stride 0: one matrix).
+int64_t span(int64_t batch, int64_t stride, int64_t per) {
+  if (batch <= 0) return 0;
+  return stride == 0 ? per : add(mul({batch - 1, stride}), per);
+}
 
 // binary(op, a, b, out, outer, inner, aBcast, bBcast)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
@@ -80,6 +128,10 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   p.inner = a.i64();
   p.aBcast = a.flag();
   p.bBcast = a.flag();
+  const int64_t n = mul({p.outer, p.inner});
+  a.need(0, p.aBcast ? p.inner : n);
+  a.need(1, p.bBcast ? p.inner : n);
+  a.need(2, n);
   return a.finish([&](Backend& b) { return b.binary(p); });
 }
 
@@ -92,6 +144,8 @@ Napi::Value Affine(const Napi::CallbackInfo& info) {
   p.n = a.i64();
   p.alpha = a.f32();
   p.beta = a.f32();
+  a.need(0, p.n);
+  a.need(1, p.n);
   return a.finish([&](Backend& b) { return b.affine(p); });
 }
 
@@ -103,6 +157,8 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   p.x = static_cast<const float*>(a.ptr());
   p.out = static_cast<float*>(a.ptr());
   p.n = a.i64();
+  a.need(0, p.n);
+  a.need(1, p.n);
   return a.finish([&](Backend& b) { return b.unary(p); });
 }
 
@@ -115,6 +171,7 @@ Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
   p.dy = static_cast<const float*>(a.ptr());
   p.dx = static_cast<float*>(a.ptr());
   p.n = a.i64();
+  for (size_t k = 0; k < 3; ++k) a.need(k, p.n);
   return a.finish([&](Backend& b) { return b.unaryBackward(p); });
 }
 
@@ -137,6 +194,15 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   p.transB = a.flag();
   p.alpha = a.f32();
   p.beta = a.f32();
+  a.positive(p.batch, "batch");
+  a.positive(p.M, "M");
+  a.positive(p.N, "N");
+  a.positive(p.K, "K");
+  if (p.strideA < 0 || p.strideB < 0 || p.strideC < 0) a.need(0, -1);
+  a.need(0, span(p.batch, p.strideA, mul({p.M, p.K})));
+  a.need(1, span(p.batch, p.strideB, mul({p.K, p.N})));
+  a.need(2, span(p.batch, p.strideC, mul({p.M, p.N})));
+  a.need(3, p.N);
   return a.finish([&](Backend& b) { return b.matmul(p); });
 }
 
@@ -149,6 +215,8 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   p.rows = a.i64();
   p.cols = a.i64();
   p.log = a.flag();
+  a.positive(p.cols, "cols");
+  for (size_t k = 0; k < 2; ++k) a.need(k, mul({p.rows, p.cols}));
   return a.finish([&](Backend& b) { return b.softmax(p); });
 }
 
@@ -162,6 +230,8 @@ Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
   p.rows = a.i64();
   p.cols = a.i64();
   p.log = a.flag();
+  a.positive(p.cols, "cols");
+  for (size_t k = 0; k < 3; ++k) a.need(k, mul({p.rows, p.cols}));
   return a.finish([&](Backend& b) { return b.softmaxBackward(p); });
 }
 
@@ -176,6 +246,11 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   p.rows = a.i64();
   p.cols = a.i64();
   p.eps = a.f32();
+  a.positive(p.cols, "cols");
+  a.need(0, mul({p.rows, p.cols}));
+  a.need(1, p.cols);
+  a.need(2, p.cols);
+  a.need(3, mul({p.rows, p.cols}));
   return a.finish([&](Backend& b) { return b.layerNorm(p); });
 }
 
@@ -192,6 +267,9 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   p.rows = a.i64();
   p.cols = a.i64();
   p.eps = a.f32();
+  a.positive(p.cols, "cols");
+  for (size_t k : {0, 2, 3}) a.need(k, mul({p.rows, p.cols}));
+  for (size_t k : {1, 4, 5}) a.need(k, p.cols);
   return a.finish([&](Backend& b) { return b.layerNormBackward(p); });
 }
 
@@ -205,6 +283,9 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   p.len = a.i64();
   p.inner = a.i64();
   p.scale = a.f32();
+  a.positive(p.len, "len");
+  a.need(0, mul({p.outer, p.len, p.inner}));
+  a.need(1, mul({p.outer, p.inner}));
   return a.finish([&](Backend& b) { return b.reduce(p); });
 }
 
@@ -220,6 +301,14 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   p.srcOffset = a.i64();
   p.dstOffset = a.i64();
   p.scale = a.f32();
+  int64_t srcEnd = p.srcOffset, dstEnd = p.dstOffset;
+  for (int d = 0; d < p.ndim; ++d) {
+    if (p.shape[d] <= 0 || p.srcStride[d] < 0 || p.dstStride[d] < 0) srcEnd = -1;
+    srcEnd = add(srcEnd, mul({p.shape[d] - 1, p.srcStride[d]}));
+    dstEnd = add(dstEnd, mul({p.shape[d] - 1, p.dstStride[d]}));
+  }
+  a.need(0, add(srcEnd, 1));
+  a.need(1, add(dstEnd, 1));
   return a.finish([&](Backend& b) { return b.copy(p); });
 }
 
@@ -230,6 +319,7 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   p.dst = a.ptr();
   p.n = a.i64();
   p.bits = static_cast<uint32_t>(a.i64());
+  a.need(0, p.n);
   return a.finish([&](Backend& b) { return b.fill(p); });
 }
 
@@ -241,6 +331,10 @@ Napi::Value AvgPool(const Napi::CallbackInfo& info) {
   void* out = a.ptr();
   int64_t B = a.i64(), H = a.i64(), W = a.i64(), C = a.i64(), Ho = a.i64(), Wo = a.i64();
   int32_t k = a.i32(), s = a.i32();
+  a.positive(k, "kernel");
+  a.positive(s, "stride");
+  a.need(kBackward ? 1 : 0, mul({B, H, W, C}));
+  a.need(kBackward ? 0 : 1, mul({B, Ho, Wo, C}));
   if (kBackward) {
     AvgPool2dBackwardParams p{static_cast<const float*>(in), static_cast<float*>(out), B, H, W, C, Ho, Wo, k, s};
     return a.finish([&](Backend& b) { return b.avgPool2dBackward(p); });
@@ -260,6 +354,7 @@ Napi::Value Random(const Napi::CallbackInfo& info) {
   p.kind = static_cast<RandomKind>(a.i32());
   p.mean = a.f32();
   p.std = a.f32();
+  a.need(0, p.n);
   return a.finish([&](Backend& b) { return b.random(p); });
 }
 

@@ -2,6 +2,7 @@
 // host allocator, and the kernels of native/cpu. Memory is stream-ordered: free() enqueues the
 // block's return to the cache, so a block is only reused after every queued op that reads it.
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,7 +18,7 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend() : pool_(defaultThreadCount()), exec_("cpu") {}
+  CpuBackend() : pool_(defaultThreadCount()), exec_("cpu", this) {}
   ~CpuBackend() override { exec_.waitIdle(); }
 
   DeviceKind kind() const override { return DeviceKind::Cpu; }
@@ -55,13 +56,19 @@ class CpuBackend final : public Backend {
   void synchronizeAsync(DoneFn done) override { exec_.enqueueNotify(nullptr, std::move(done)); }
   int64_t pending() const override { return exec_.pending(); }
 
-#define VA_CPU_OP(method, Params, kernel)                   \
-  Status method(const Params& p) override {                 \
-    exec_.enqueue([this, p] {                               \
-      kernel(p, pool_);                                     \
-      return Status::Ok();                                  \
-    });                                                     \
-    return Status::Ok();                                    \
+// A kernel that throws (e.g. std::bad_alloc for scratch memory) becomes the stream's sticky error,
+// naming the op.
+#define VA_CPU_OP(method, Params, kernel)                                         \
+  Status method(const Params& p) override {                                       \
+    exec_.enqueue([this, p] {                                                     \
+      try {                                                                       \
+        kernel(p, pool_);                                                         \
+      } catch (const std::exception& e) {                                         \
+        return Status::Error(std::string(#method) + ": cpu: " + e.what());        \
+      }                                                                           \
+      return Status::Ok();                                                        \
+    });                                                                           \
+    return Status::Ok();                                                          \
   }
   VA_CPU_OP(binary, BinaryParams, cpu::binary)
   VA_CPU_OP(affine, AffineParams, cpu::affine)

@@ -5,8 +5,11 @@
 
 namespace va {
 
-Executor::Executor(std::string name) : name_(std::move(name)) {
-  thread_ = std::thread([this] { run(); });
+Executor::Executor(std::string name, const Backend* owner) : name_(std::move(name)), owner_(owner) {
+  thread_ = std::thread([this] {
+    backendOwningThisThread() = owner_;
+    run();
+  });
 }
 
 Executor::~Executor() {

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "visattn/backend.h"
 #include "visattn/status.h"
 
 namespace va {
@@ -17,7 +18,8 @@ namespace va {
 class Executor {
  public:
   using Task = std::function<Status()>;
-  explicit Executor(std::string name);
+  // owner: the backend this executor serves (marks the thread, see backendOwningThisThread()).
+  Executor(std::string name, const Backend* owner);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -35,6 +37,7 @@ class Executor {
  private:
   void run();
   std::string name_;
+  const Backend* owner_;
   mutable std::mutex mu_;
   std::condition_variable cv_, idle_;
   struct Entry {

@@ -79,6 +79,15 @@ class Backend {
   virtual Status injectFault() { return Status::Error(std::string(name()) + ": injectFault is not supported"); }
 };
 
+// The backend that owns the calling thread (its executor or completion thread), or null. Backend
+// threads set it when they start, so that the last reference to a backend — dropped, e.g., by a
+// completion callback after a worker thread's environment has gone — never runs the backend's
+// destructor (which joins those very threads) on one of them.
+inline const Backend*& backendOwningThisThread() {
+  static thread_local const Backend* owner = nullptr;
+  return owner;
+}
+
 // Description of a CUDA (or emulated CUDA) device, for va.info().
 struct CudaDeviceInfo {
   std::string name;
