@@ -1,7 +1,8 @@
 // softmax / logSoftmax over the last axis, forward and backward, against the oracle.
 import * as va from '../lib';
 import {
-  disposedTensor, expectTensor, floatTensor, gradcheck, intTensor, otherDevice, Rng, scoped, testDevices, toTensor,
+  disposedTensor, expectClose, expectTensor, floatTensor, gradcheck, intTensor, otherDevice, read, Rng, scoped, testDevices,
+  toTensor,
 } from './helpers';
 import { softmaxBackwardRef, softmaxRef } from './oracle/softmax';
 
@@ -32,6 +33,30 @@ describe.each(testDevices())('softmax ops on %s', (device) => {
       const x = { data: Float64Array.from([1000, 999, -1000, 0, 80, 88]), shape: [2, 3] };
       const out = k.f(toTensor(x, device));
       expectTensor(out, softmaxRef(x, k.log), `${k.name} large ${device}`, 1e-5);
+    }));
+    it(`${k.name} keeps its precision for logits with large offsets (2e4, -3e4)`, () => scoped(() => {
+      // Rows of offset + N(0, 3) (float32-exact). The tolerance is relative to the spread of the
+      // OUTPUT values (≈ 20 for logSoftmax), not to the inputs' magnitude: forming the log-sum-exp
+      // m + log Σ in float32 first (ulp(2e4) ≈ 2e-3) is off by ~1e-3 and must fail.
+      const rng = new Rng(77);
+      const C = 37;
+      const offsets = [2e4, 2e4, 2e4, 2e4, -3e4, -3e4, -3e4, -3e4, 1.7e4, -2.1e4];
+      const data = new Float64Array(offsets.length * C);
+      offsets.forEach((o, r) => {
+        for (let c = 0; c < C; c++) data[r * C + c] = Math.fround(o + 3 * rng.normal());
+      });
+      const x = { data, shape: [offsets.length, C] };
+      const ref = softmaxRef(x, k.log);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const v of ref.data) {
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+      const spread = hi - lo;
+      expect(spread).toBeGreaterThan(k.log ? 5 : 0.1);
+      const got = read(k.f(toTensor(x, device)));
+      expectClose(got, ref.data, { atol: 2e-6 * spread, rtol: 1e-6 }, `${k.name} offset logits ${device}`);
     }));
   }
   it('empty tensors give empty results', () => scoped(() => {

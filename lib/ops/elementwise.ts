@@ -5,7 +5,8 @@ import { argError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import { check } from '../errors';
-import { alloc, fmt, prod, sameDevice, tensorArg } from './common';
+import { alloc, fmt, prod, sameDevice, shapeEq, tensorArg } from './common';
+import { zeroFill } from './strided';
 
 interface Broadcast {
   outShape: number[];
@@ -21,6 +22,7 @@ function stripLeadingOnes(s: readonly number[]): number[] {
   return s.slice(i);
 }
 
+/** Whether `small` (leading 1s ignored) equals the trailing dimensions of `big`. */
 function isSuffix(small: readonly number[], big: readonly number[]): boolean {
   const s = stripLeadingOnes(small);
   if (s.length > big.length) return false;
@@ -28,18 +30,30 @@ function isSuffix(small: readonly number[], big: readonly number[]): boolean {
   return s.every((d, i) => d === big[off + i]);
 }
 
-/** @internal */
+/**
+ * Decides by SHAPE, never by element count (so that empty tensors broadcast too, e.g.
+ * [0, 3] + [3] → [0, 3]): the operand whose shape, leading 1s ignored, equals the trailing
+ * dimensions of the other's is the broadcast one; equal shapes (leading 1s ignored) broadcast nothing.
+ * @internal
+ */
 export function broadcastPlan(op: string, a: Tensor, b: Tensor): Broadcast {
   const rank = Math.max(a.rank, b.rank);
   const pad = (s: readonly number[]) => [...new Array(rank - s.length).fill(1), ...s];
-  if (a.size >= b.size && isSuffix(b.shape, a.shape)) {
-    const inner = b.size;
-    return { outShape: pad(a.shape), outer: inner === 0 ? 0 : a.size / inner, inner, aBcast: false, bBcast: a.size !== b.size };
+  const aCore = stripLeadingOnes(a.shape);
+  const bCore = stripLeadingOnes(b.shape);
+  if (aCore.length === bCore.length && aCore.every((d, i) => d === bCore[i])) {
+    return { outShape: pad(a.shape), outer: 1, inner: a.size, aBcast: false, bBcast: false };
   }
-  if (b.size > a.size && isSuffix(a.shape, b.shape)) {
-    const inner = a.size;
-    return { outShape: pad(b.shape), outer: inner === 0 ? 0 : b.size / inner, inner, aBcast: true, bBcast: false };
-  }
+  // `big` keeps its dimensions; `small` is repeated over big's leading prod(big[0 .. rank − |core|]).
+  const plan = (big: Tensor, core: number[], smallIsA: boolean): Broadcast => ({
+    outShape: pad(big.shape),
+    outer: prod(big.shape, 0, big.rank - core.length),
+    inner: prod(core),
+    aBcast: smallIsA,
+    bBcast: !smallIsA,
+  });
+  if (isSuffix(b.shape, a.shape)) return plan(a, bCore, false);
+  if (isSuffix(a.shape, b.shape)) return plan(b, aCore, true);
   throw argError(op, 'b', `a shape broadcastable with ${fmt(a.shape)} over leading dimensions (equal to its trailing dimensions)`, b);
 }
 
@@ -89,7 +103,8 @@ export function scaleBackward(x: Tensor, s: number, dOut: Tensor): { dX: Tensor 
   const op = 'scaleBackward';
   tensorArg(op, 'x', x);
   const d = tensorArg(op, 'dOut', dOut);
-  if (d.size !== x.size) throw argError(op, 'dOut', `a tensor of the shape of x ${fmt(x.shape)}`, d);
+  if (!shapeEq(d.shape, x.shape)) throw argError(op, 'dOut', `a tensor of the shape of x ${fmt(x.shape)}`, d);
+  sameDevice(op, { x, dOut: d });
   return { dX: affine(d, s, 0, op) };
 }
 
@@ -100,7 +115,8 @@ export function scaleBackward(x: Tensor, s: number, dOut: Tensor): { dX: Tensor 
 function reduceTo(op: string, g: Tensor, target: Tensor, bcast: boolean, outer: number): Tensor {
   if (!bcast) return g.reshape(target.shape);
   const out = alloc(op, target.shape, g.device);
-  if (out.size > 0) {
+  if (outer === 0) zeroFill(op, out);  // repeated over no rows (an empty leading dimension): Σ = 0
+  else if (out.size > 0) {
     check(op, native.reduce(g.storage(op, 'dOut'), out.storage(op, 'out'), 1, outer, target.size, 1));
   }
   return out;
@@ -158,6 +174,10 @@ export function biasAddBackward(xIn: Tensor, biasIn: Tensor, dIn: Tensor): { dX:
   const op = 'biasAddBackward';
   const x = tensorArg(op, 'x', xIn, { minRank: 1 });
   const bias = tensorArg(op, 'bias', biasIn, { rank: 1 });
-  const r = binaryBackward(op, 'add', x, bias, dIn);
+  const C = x.shape[x.rank - 1];
+  if (bias.shape[0] !== C) throw argError(op, 'bias', `shape [${C}] (the last dimension of x)`, bias);
+  const dOut = tensorArg(op, 'dOut', dIn);
+  sameDevice(op, { x, bias, dOut });
+  const r = binaryBackward(op, 'add', x, bias, dOut);
   return { dX: r.dA, dBias: r.dB };
 }

@@ -33,8 +33,10 @@ void softmax(const SoftmaxParams& p, ThreadPool& pool) {
       vm.expShift(x, y, cols, m);  // y = exp(x − max)
       const double s = vm.sum(y, cols);
       if (p.log) {
-        const float lse = m + static_cast<float>(std::log(s));
-        for (int64_t j = 0; j < cols; ++j) y[j] = x[j] - lse;
+        // (x − m) − log Σ, never x − (m + log Σ): m + log Σ rounded to float loses ulp(m)
+        // (≈ 2e-3 at |m| ≈ 2e4), while x − m is exact for x near m.
+        const float ls = static_cast<float>(std::log(s));
+        for (int64_t j = 0; j < cols; ++j) y[j] = (x[j] - m) - ls;
       } else {
         const float inv = static_cast<float>(1.0 / s);
         for (int64_t j = 0; j < cols; ++j) y[j] *= inv;
