@@ -97,6 +97,15 @@ export interface NativeAddon {
   avgPool2d(x: S, y: S, B: number, H: number, W: number, C: number, Ho: number, Wo: number, kernel: number, stride: number): NativeResult;
   avgPool2dBackward(dy: S, dx: S, B: number, H: number, W: number, C: number, Ho: number, Wo: number, kernel: number, stride: number): NativeResult;
   random(out: S, n: number, seed: number, offset: number, kind: number, mean: number, std: number): NativeResult;
+
+  outlookAttention(
+    v: S, logits: S, out: S, B: number, H: number, W: number, C: number, h: number, w: number,
+    heads: number, kernel: number, pad: number, stride: number, scale: number,
+  ): NativeResult;
+  outlookAttentionBackward(
+    v: S, logits: S, dOut: S, dV: S, dLogits: S, B: number, H: number, W: number, C: number, h: number, w: number,
+    heads: number, kernel: number, pad: number, stride: number, scale: number,
+  ): NativeResult;
 }
 
 export function packageRoot(): string {

@@ -303,6 +303,21 @@ class CudaBackend final : public va::Backend {
     return finish("random", launchRandom(ctx_, p));
   }
 
+  va::Status outlookAttention(const va::OutlookParams& p) override {
+    return finish("outlookAttention", launchOutlook(ctx_, p));
+  }
+  va::Status outlookAttentionBackward(const va::OutlookBackwardParams& p) override {
+    const size_t wsBytes = outlookBackwardWorkspace(p);
+    void* ws = nullptr;
+    if (wsBytes > 0) {
+      va::Status st = alloc(wsBytes, &ws);
+      if (!st.ok()) return va::Status::Error("outlookAttentionBackward: " + st.message());
+    }
+    cudaError_t err = launchOutlookBackward(ctx_, p, ws);
+    if (ws) free(ws);  // stream-ordered: only later work can reuse it
+    return finish("outlookAttentionBackward", err);
+  }
+
   va::Status injectFaultForTesting();
   va::Status injectFault() override { return injectFaultForTesting(); }
   void setLaunchCap(int smCount) { ctx_.smCount = smCount > 0 ? smCount : 1; }

@@ -60,4 +60,10 @@ cudaError_t launchMatmul(const LaunchCtx& ctx, const va::MatmulParams& p);
 cudaError_t launchBiasBeta(const LaunchCtx& ctx, float* c, const float* bias, int64_t count,
                            int64_t strideC, int64_t M, int64_t N, float beta);
 
+// ---- fused attention operators (cuda/outlook, ...) ----
+cudaError_t launchOutlook(const LaunchCtx& ctx, const va::OutlookParams& p);
+// Bytes of device scratch launchOutlookBackward needs (a function of the shape only).
+size_t outlookBackwardWorkspace(const va::OutlookBackwardParams& p);
+cudaError_t launchOutlookBackward(const LaunchCtx& ctx, const va::OutlookBackwardParams& p, void* workspace);
+
 VA_CUDA_NAMESPACE_END

@@ -358,24 +358,71 @@ Napi::Value Random(const Napi::CallbackInfo& info) {
   return a.finish([&](Backend& b) { return b.random(p); });
 }
 
+// outlookAttention(v, logits, out, B, H, W, C, h, w, heads, kernel, pad, stride, scale)
+// outlookAttentionBackward(v, logits, dOut, dV, dLogits, B, H, W, C, h, w, heads, kernel, pad, stride, scale)
+template <bool kBackward>
+Napi::Value Outlook(const Napi::CallbackInfo& info) {
+  Args a(info, kBackward ? "outlookAttentionBackward" : "outlookAttention");
+  const float* v = static_cast<const float*>(a.ptr());
+  const float* logits = static_cast<const float*>(a.ptr());
+  const float* dOut = kBackward ? static_cast<const float*>(a.ptr()) : nullptr;
+  float* o1 = static_cast<float*>(a.ptr());
+  float* o2 = kBackward ? static_cast<float*>(a.ptr()) : nullptr;
+  int64_t B = a.i64(), H = a.i64(), W = a.i64(), C = a.i64(), h = a.i64(), w = a.i64();
+  int32_t heads = a.i32(), kernel = a.i32(), pad = a.i32(), stride = a.i32();
+  float scale = a.f32();
+  a.positive(heads, "heads");
+  a.positive(kernel, "kernel");
+  a.positive(stride, "stride");
+  if (heads > 0 && C % heads != 0) a.need(0, -1);
+  if (pad < 0 || pad >= kernel) a.need(0, -1);
+  const int64_t image = mul({B, H, W, C});
+  const int64_t logitsN = mul({B, h, w, heads, kernel, kernel, kernel, kernel});
+  a.need(0, image);
+  a.need(1, logitsN);
+  a.need(2, image);
+  if (kBackward) {
+    a.need(3, image);
+    a.need(4, logitsN);
+    OutlookBackwardParams p{v, logits, dOut, o1, o2, B, H, W, C, h, w, heads, kernel, pad, stride, scale};
+    return a.finish([&](Backend& b) { return b.outlookAttentionBackward(p); });
+  }
+  OutlookParams p{v, logits, o1, B, H, W, C, h, w, heads, kernel, pad, stride, scale};
+  return a.finish([&](Backend& b) { return b.outlookAttention(p); });
+}
+
+// Exceptions never escape through N-API (they would terminate the process): they become error strings.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const std::exception& e) {
+    return Napi::String::New(info.Env(), std::string("native exception: ") + e.what());
+  } catch (...) {
+    return Napi::String::New(info.Env(), "unknown native exception");
+  }
+}
+
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("binary", Napi::Function::New(env, Binary, "binary"));
-  exports.Set("affine", Napi::Function::New(env, Affine, "affine"));
-  exports.Set("unary", Napi::Function::New(env, Unary, "unary"));
-  exports.Set("unaryBackward", Napi::Function::New(env, UnaryBackward, "unaryBackward"));
-  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
-  exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
-  exports.Set("softmaxBackward", Napi::Function::New(env, SoftmaxBackward, "softmaxBackward"));
-  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm, "layerNorm"));
-  exports.Set("layerNormBackward", Napi::Function::New(env, LayerNormBackward, "layerNormBackward"));
-  exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
-  exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
-  exports.Set("fill", Napi::Function::New(env, Fill, "fill"));
-  exports.Set("avgPool2d", Napi::Function::New(env, AvgPool<false>, "avgPool2d"));
-  exports.Set("avgPool2dBackward", Napi::Function::New(env, AvgPool<true>, "avgPool2dBackward"));
-  exports.Set("random", Napi::Function::New(env, Random, "random"));
+  exports.Set("binary", Napi::Function::New(env, Guarded<Binary>, "binary"));
+  exports.Set("affine", Napi::Function::New(env, Guarded<Affine>, "affine"));
+  exports.Set("unary", Napi::Function::New(env, Guarded<Unary>, "unary"));
+  exports.Set("unaryBackward", Napi::Function::New(env, Guarded<UnaryBackward>, "unaryBackward"));
+  exports.Set("matmul", Napi::Function::New(env, Guarded<Matmul>, "matmul"));
+  exports.Set("softmax", Napi::Function::New(env, Guarded<Softmax>, "softmax"));
+  exports.Set("softmaxBackward", Napi::Function::New(env, Guarded<SoftmaxBackward>, "softmaxBackward"));
+  exports.Set("layerNorm", Napi::Function::New(env, Guarded<LayerNorm>, "layerNorm"));
+  exports.Set("layerNormBackward", Napi::Function::New(env, Guarded<LayerNormBackward>, "layerNormBackward"));
+  exports.Set("reduce", Napi::Function::New(env, Guarded<Reduce>, "reduce"));
+  exports.Set("copy", Napi::Function::New(env, Guarded<Copy>, "copy"));
+  exports.Set("fill", Napi::Function::New(env, Guarded<Fill>, "fill"));
+  exports.Set("avgPool2d", Napi::Function::New(env, Guarded<AvgPool<false>>, "avgPool2d"));
+  exports.Set("avgPool2dBackward", Napi::Function::New(env, Guarded<AvgPool<true>>, "avgPool2dBackward"));
+  exports.Set("random", Napi::Function::New(env, Guarded<Random>, "random"));
+  exports.Set("outlookAttention", Napi::Function::New(env, Guarded<Outlook<false>>, "outlookAttention"));
+  exports.Set("outlookAttentionBackward", Napi::Function::New(env, Guarded<Outlook<true>>, "outlookAttentionBackward"));
 }
 
 }  // namespace binding

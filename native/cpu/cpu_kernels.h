@@ -24,6 +24,10 @@ void avgPool2d(const AvgPool2dParams& p, ThreadPool& pool);
 void avgPool2dBackward(const AvgPool2dBackwardParams& p, ThreadPool& pool);
 void random(const RandomParams& p, ThreadPool& pool);
 
+// Fused attention operators (native/cpu/outlook.cpp, ...).
+void outlookAttention(const OutlookParams& p, ThreadPool& pool);
+void outlookAttentionBackward(const OutlookBackwardParams& p, ThreadPool& pool);
+
 // The instruction set the GEMM uses: "avx512" | "avx2" | "scalar" — the best this CPU supports,
 // lowered (never raised) by the environment variable VISATTN_ISA=avx2|scalar. Read once.
 const char* isaName();

@@ -5,18 +5,22 @@
 //
 // Build (by hand; the addon's CMake excludes test_*.cpp). From the repository root, B=/tmp/cpu_build:
 //   F="g++ -std=c++17 -O2 -Inative/include -Inative"; A512="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2"
-//   $F $A512 -c native/cpu/gemm_avx512.cpp -o $B/gemm_avx512.o   (likewise math_avx512.cpp)
-//   $F -mavx2 -mfma -c native/cpu/gemm_avx2.cpp -o $B/gemm_avx2.o (likewise math_avx2.cpp)
+//   $F $A512 -c native/cpu/gemm_avx512.cpp -o $B/gemm_avx512.o   (likewise math_avx512.cpp, outlook_avx512.cpp)
+//   $F -mavx2 -mfma -c native/cpu/gemm_avx2.cpp -o $B/gemm_avx2.o (likewise math_avx2.cpp, outlook_avx2.cpp)
 //   $F -Wno-psabi -DVA_GEMM_AVX512_EMULATE -c native/cpu/gemm_avx512.cpp -o $B/emu_gemm_avx512.o
 //   $F -Wno-psabi -DVA_MATH_AVX512_EMULATE -c native/cpu/math_avx512.cpp -o $B/emu_math_avx512.o
-//   $F -c each of native/cpu/{gemm,gemm_scalar,math_scalar,isa,elementwise,rows}.cpp and
+//   $F -c each of native/cpu/{gemm,gemm_scalar,math_scalar,isa,elementwise,rows,outlook}.cpp and
 //         native/runtime/thread_pool.cpp
 //   $F -DVA_TEST_HAVE_AVX512_EMULATED -c native/cpu/test_cpu_kernels.cpp, then link all with -lpthread.
 // The two emulated objects let a machine without AVX-512 check the AVX-512 path's logic (the same
-// source with plain vectors); on an AVX-512 machine the real path runs as well.
-// Usage: test_cpu_kernels [--no-bench] [--bench-only] [--size N] [--reps R]
+// source with plain vectors); on an AVX-512 machine the real path runs as well. The outlook kernels'
+// 16-lane logic is compiled into this driver itself (outlook_kernel.inc) for the same purpose.
+// Usage: test_cpu_kernels [--no-bench] [--bench-only] [--size N] [--reps R] [--outlook-bench]
+//   --outlook-bench: only time the outlook kernels (VOLO-D1 stage 1, B = 8) per ISA, 1 and 2 threads.
 // Exit status 0 iff every check passed.
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -27,7 +31,14 @@
 #include "cpu/cpu_kernels.h"
 #include "cpu/gemm_internal.h"
 #include "cpu/math_internal.h"
+#include "cpu/outlook_internal.h"
 #include "visattn/philox.h"
+
+// The outlook kernels' 16-lane (AVX-512) logic, built here with plain vectors (kOlTable, internal).
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define VA_OL_LANES 16
+#include "cpu/outlook_kernel.inc"
+#undef VA_OL_LANES
 
 #ifdef VA_TEST_HAVE_AVX512_EMULATED
 namespace va { namespace cpu { namespace gemm { const KernelInfo& kernelAvx512Emulated(); } } }
@@ -469,6 +480,97 @@ static void testRandom() {
     }
 }
 
+// ------------------------------------------------------------------- VOLO outlook attention
+struct OutlookCase { int64_t B, H, W, C; int heads, k, pad, s; int64_t extraH = 0, extraW = 0; };  // extra: windows beyond ⌈H/s⌉
+
+// Naive double references of visattn/params.h OutlookParams / OutlookBackwardParams.
+static void outlookRef(const OutlookCase& c, int64_t h, int64_t w, float scale, const std::vector<float>& v,
+                       const std::vector<float>& lg, const std::vector<float>& g, std::vector<double>& out,
+                       std::vector<double>& dV, std::vector<double>& dL) {
+  const int64_t K2 = int64_t(c.k) * c.k, d = c.C / c.heads;
+  out.assign(v.size(), 0.0); dV.assign(v.size(), 0.0); dL.assign(lg.size(), 0.0);
+  std::vector<double> A(K2 * K2), dA(K2 * K2);
+  auto pix = [&](int64_t b, int64_t y, int64_t x) -> int64_t {
+    return (y < 0 || y >= c.H || x < 0 || x >= c.W) ? -1 : ((b * c.H + y) * c.W + x) * c.C;
+  };
+  for (int64_t b = 0; b < c.B; ++b) for (int64_t i = 0; i < h; ++i) for (int64_t j = 0; j < w; ++j)
+    for (int m = 0; m < c.heads; ++m) {
+      const int64_t base = (((b * h + i) * w + j) * c.heads + m) * K2 * K2;
+      for (int64_t q = 0; q < K2; ++q) {
+        double mx = -1e300, sum = 0;
+        for (int64_t r = 0; r < K2; ++r) mx = std::max(mx, double(scale) * lg[base + q * K2 + r]);
+        for (int64_t r = 0; r < K2; ++r) sum += A[q * K2 + r] = std::exp(double(scale) * lg[base + q * K2 + r] - mx);
+        for (int64_t r = 0; r < K2; ++r) A[q * K2 + r] /= sum;
+      }
+      for (int64_t q = 0; q < K2; ++q) {
+        const int64_t dq = pix(b, c.s * i - c.pad + q / c.k, c.s * j - c.pad + q % c.k);
+        double dot = 0;
+        for (int64_t r = 0; r < K2; ++r) {
+          const int64_t sr = pix(b, c.s * i - c.pad + r / c.k, c.s * j - c.pad + r % c.k);
+          double da = 0;
+          if (dq >= 0 && sr >= 0)
+            for (int64_t e = 0; e < d; ++e) {
+              out[dq + m * d + e] += A[q * K2 + r] * v[sr + m * d + e];
+              dV[sr + m * d + e] += A[q * K2 + r] * g[dq + m * d + e];
+              da += double(g[dq + m * d + e]) * v[sr + m * d + e];
+            }
+          dA[q * K2 + r] = da;
+          dot += A[q * K2 + r] * da;
+        }
+        for (int64_t r = 0; r < K2; ++r) dL[base + q * K2 + r] = scale * A[q * K2 + r] * (dA[q * K2 + r] - dot);
+      }
+    }
+}
+
+static void testOutlook(const cpu::outlook::OutlookKernels* ki = nullptr) {
+  const OutlookCase cases[] = {
+      {2, 5, 7, 64, 2, 3, 1, 2},   {1, 4, 4, 32, 1, 3, 1, 2},   {2, 6, 5, 16, 2, 3, 1, 1},
+      {1, 7, 6, 8, 1, 5, 2, 1},    {2, 9, 7, 24, 2, 5, 2, 2},   {2, 1, 9, 32, 2, 3, 1, 2},
+      {1, 8, 1, 32, 1, 3, 1, 2},   {1, 1, 1, 8, 2, 3, 1, 2},    {1, 1, 7, 16, 1, 3, 1, 1},
+      {1, 6, 6, 12, 3, 1, 0, 1},   {1, 7, 7, 8, 1, 2, 1, 2},    {2, 6, 8, 20, 2, 3, 0, 3},
+      {1, 11, 9, 40, 2, 3, 2, 2},  {3, 14, 14, 192, 6, 3, 1, 2}, {1, 5, 5, 6, 2, 4, 3, 1},
+      {1, 13, 10, 96, 3, 3, 1, 2}, {1, 3, 3, 4, 1, 1, 0, 2},   {2, 7, 9, 128, 2, 3, 1, 2},
+      {1, 6, 5, 48, 2, 3, 1, 2, 3, 2}, {1, 4, 3, 12, 1, 2, 0, 1, 2, 1},
+  };
+  uint64_t seed = 9000;
+  for (const auto& c : cases) {
+    const int64_t h = (c.H + c.s - 1) / c.s + c.extraH, w = (c.W + c.s - 1) / c.s + c.extraW;
+    const int64_t K2 = int64_t(c.k) * c.k;
+    const float scale = 1.0f / std::sqrt(float(c.C / c.heads));
+    auto v = randVec(c.B * c.H * c.W * c.C, seed += 3);
+    auto lg = randVec(c.B * h * w * c.heads * K2 * K2, seed + 1, 6.0f);
+    auto g = randVec(v.size(), seed + 2);
+    if (c.H * c.W > 20) lg[5] = 80.0f / scale;  // a saturated softmax row: must stay stable
+    std::vector<double> rOut, rdV, rdL;
+    outlookRef(c, h, w, scale, v, lg, g, rOut, rdV, rdL);
+    char tag[160];
+    std::snprintf(tag, sizeof tag, "outlook B%lld H%lld W%lld C%lld heads%d k%d pad%d s%d h%lld w%lld", (long long)c.B,
+                  (long long)c.H, (long long)c.W, (long long)c.C, c.heads, c.k, c.pad, c.s, (long long)h, (long long)w);
+    std::vector<float> out0, dV0, dL0;
+    for (int t = 0; t < 3; ++t) {
+      std::vector<float> out(v.size(), NAN), dV(v.size(), NAN), dL(lg.size(), NAN);
+      OutlookParams fp{v.data(), lg.data(), out.data(), c.B, c.H, c.W, c.C, h, w, c.heads, c.k, c.pad, c.s, scale};
+      if (ki) cpu::outlook::forwardWith(*ki, cpu::math::kernels(), fp, *g_pools[t]);
+      else cpu::outlookAttention(fp, *g_pools[t]);
+      OutlookBackwardParams bp{v.data(), lg.data(), g.data(), dV.data(), dL.data(), c.B, c.H, c.W, c.C,
+                               h, w, c.heads, c.k, c.pad, c.s, scale};
+      if (ki) cpu::outlook::backwardWith(*ki, cpu::math::kernels(), bp, *g_pools[t]);
+      else cpu::outlookAttentionBackward(bp, *g_pools[t]);
+      if (t == 0) {
+        compare(out, rOut, tag, 1e-5);
+        compare(dV, rdV, (std::string(tag) + " dV").c_str(), 1e-5);
+        compare(dL, rdL, (std::string(tag) + " dLogits").c_str(), 1e-5);
+        out0 = out; dV0 = dV; dL0 = dL;
+      } else {
+        std::string th = " threads=" + std::to_string(kPoolSizes[t]) + " bit-identical";
+        sameBits(out, out0, (std::string(tag) + " out" + th).c_str());
+        sameBits(dV, dV0, (std::string(tag) + " dV" + th).c_str());
+        sameBits(dL, dL0, (std::string(tag) + " dLogits" + th).c_str());
+      }
+    }
+  }
+}
+
 static void testThreadPool() {
   // nested parallelFor runs inline; exceptions propagate; every index is visited once
   for (int t = 0; t < 3; ++t) {
@@ -520,15 +622,64 @@ static void benchGemm(const cpu::gemm::KernelInfo& ki, int64_t n, int reps) {
   }
 }
 
+// VOLO-D1 stage-1 outlook core (v [8,28,28,192], 6 heads, k=3, pad 1, stride 2): fwd and fwd+bwd.
+static void benchOutlook(const cpu::outlook::OutlookKernels& ki, int reps) {
+  const int64_t B = 8, H = 28, W = 28, C = 192, h = 14, w = 14;
+  const int M = 6, k = 3;
+  const float scale = 1.0f / std::sqrt(32.0f);
+  auto v = randVec(B * H * W * C, 1), lg = randVec(B * h * w * M * 81, 2, 3.0f), g = randVec(B * H * W * C, 3);
+  std::vector<float> out(v.size()), dV(v.size()), dL(lg.size());
+  OutlookParams fp{v.data(), lg.data(), out.data(), B, H, W, C, h, w, M, k, 1, 2, scale};
+  OutlookBackwardParams bp{v.data(), lg.data(), g.data(), dV.data(), dL.data(), B, H, W, C, h, w, M, k, 1, 2, scale};
+  const double fwdBytes = 4.0 * (v.size() + lg.size() + out.size());
+  const double bwdBytes = 4.0 * (v.size() + lg.size() + g.size() + dV.size() + dL.size());
+  for (int t = 0; t < 2; ++t) {
+    ThreadPool& P = *g_pools[t];
+    // wall median, and the minimum (with the process CPU time of the median rep: on a loaded
+    // machine, CPU time / threads is the better estimate of the kernel's own cost)
+    auto timeIt = [&](auto&& fn) {
+      for (int i = 0; i < 3; ++i) fn();
+      std::vector<double> ms;
+      for (int i = 0; i < reps; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        fn();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+      std::sort(ms.begin(), ms.end());
+      return std::make_pair(ms[ms.size() / 2], ms[0]);
+    };
+    auto cpuMs = [&](auto&& fn) {
+      timespec a, b;
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+      for (int i = 0; i < reps; ++i) fn();
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+      return ((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6) / reps;
+    };
+    auto f = timeIt([&] { cpu::outlook::forwardWith(ki, cpu::math::kernels(), fp, P); });
+    auto b = timeIt([&] { cpu::outlook::backwardWith(ki, cpu::math::kernels(), bp, P); });
+    auto fb = timeIt([&] {
+      cpu::outlook::forwardWith(ki, cpu::math::kernels(), fp, P);
+      cpu::outlook::backwardWith(ki, cpu::math::kernels(), bp, P);
+    });
+    const double fc = cpuMs([&] { cpu::outlook::forwardWith(ki, cpu::math::kernels(), fp, P); });
+    const double bcpu = cpuMs([&] { cpu::outlook::backwardWith(ki, cpu::math::kernels(), bp, P); });
+    std::printf("  outlook %2d lanes %dt: fwd %.3f ms (min %.3f, %.1f GB/s; cpu %.3f ms)  bwd %.3f ms (min %.3f, %.1f GB/s; "
+                "cpu %.3f ms)  fwd+bwd %.3f ms (min %.3f)\n", ki.lanes, kPoolSizes[t], f.first, f.second,
+                fwdBytes / f.first * 1e-6, fc, b.first, b.second, bwdBytes / b.first * 1e-6, bcpu, fb.first, fb.second);
+  }
+}
+
 int main(int argc, char** argv) {
   bool bench = true, tests = true;
   int64_t size = 1024;
   int reps = 5;
+  bool outlookBench = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--no-bench")) bench = false;
     else if (!std::strcmp(argv[i], "--bench-only")) tests = false;
     else if (!std::strcmp(argv[i], "--size") && i + 1 < argc) size = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--outlook-bench")) { outlookBench = true; tests = false; }
   }
   for (int t = 0; t < 3; ++t) g_pools[t] = new ThreadPool(kPoolSizes[t]);
   // The CPU's best ISA (environment ignored), then the paths to test: every path the CPU supports,
@@ -565,6 +716,7 @@ int main(int argc, char** argv) {
       testRows();
       testPool();
       testRandom();
+      testOutlook();
       std::printf("isa %-6s: %s\n", isa.c_str(), g_fail == before ? "all kernels ok" : "FAILURES");
     }
 #ifdef VA_TEST_HAVE_AVX512_EMULATED
@@ -575,8 +727,9 @@ int main(int argc, char** argv) {
       cpu::math::setKernelsForTesting(&cpu::math::mathAvx512Emulated());
       testElementwise();
       testRows();
+      testOutlook(&kOlTable);
       cpu::math::setKernelsForTesting(nullptr);
-      std::printf("avx512 GEMM micro-kernel + 16-lane math (emulated, logic only): %s\n",
+      std::printf("avx512 GEMM micro-kernel + 16-lane math + 16-lane outlook (emulated, logic only): %s\n",
                   g_fail == before ? "ok" : "FAILURES");
     }
 #endif
@@ -587,6 +740,18 @@ int main(int argc, char** argv) {
     check(best == cpu::isaName(), "VISATTN_ISA=avx512 never raises");
     if (orig.empty()) unsetenv("VISATTN_ISA"); else setenv("VISATTN_ISA", orig.c_str(), 1);
     cpu::detail::refreshIsa();
+  }
+  if (outlookBench) {
+    std::printf("outlook VOLO-D1 stage 1 (B=8, 28x28x192, 6 heads, k=3, s=2), median of %d:\n", reps);
+    for (auto& isa : isas) {
+      setenv("VISATTN_ISA", isa.c_str(), 1);
+      cpu::detail::refreshIsa();  // math::kernels() follows the ISA
+      benchOutlook(isa == "avx512" ? cpu::outlook::kernelsAvx512()
+                   : isa == "avx2" ? cpu::outlook::kernelsAvx2() : cpu::outlook::kernelsScalar(), reps);
+    }
+    if (orig.empty()) unsetenv("VISATTN_ISA"); else setenv("VISATTN_ISA", orig.c_str(), 1);
+    cpu::detail::refreshIsa();
+    bench = false;
   }
   if (bench) {
     std::printf("GEMM %lld^3 fp32, best of %d:\n", (long long)size, reps);

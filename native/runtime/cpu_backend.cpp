@@ -85,6 +85,8 @@ class CpuBackend final : public Backend {
   VA_CPU_OP(avgPool2d, AvgPool2dParams, cpu::avgPool2d)
   VA_CPU_OP(avgPool2dBackward, AvgPool2dBackwardParams, cpu::avgPool2dBackward)
   VA_CPU_OP(random, RandomParams, cpu::random)
+  VA_CPU_OP(outlookAttention, OutlookParams, cpu::outlookAttention)
+  VA_CPU_OP(outlookAttentionBackward, OutlookBackwardParams, cpu::outlookAttentionBackward)
 #undef VA_CPU_OP
 
   Status injectFault() override {

@@ -567,6 +567,90 @@ void testPool(Dev& d) {
   }
 }
 
+// VOLO outlook attention (forward, dV, dLogits) against a double-precision reference.
+void testOutlook(Dev& d) {
+  struct OC {
+    int64_t B, H, W, C;
+    int heads, k, pad, s;
+    float scale;
+  };
+  std::vector<OC> cases = {
+      {2, 5, 7, 8, 2, 3, 1, 2, 0.5f},    {1, 4, 4, 8, 1, 3, 1, 2, 0.7f},
+      {2, 5, 6, 8, 2, 3, 1, 1, 0.5f},    {1, 6, 5, 8, 2, 5, 2, 1, 0.4f},
+      {1, 7, 6, 8, 1, 5, 2, 2, 0.6f},    {2, 1, 7, 8, 2, 3, 1, 2, 0.5f},
+      {1, 6, 1, 8, 1, 3, 1, 1, 0.5f},    {1, 1, 1, 8, 2, 3, 1, 2, 0.5f},
+      {1, 5, 5, 8, 2, 3, 0, 2, 0.5f},    {1, 6, 6, 8, 2, 4, 1, 2, 0.5f},
+      {1, 3, 4, 8, 8, 1, 0, 1, 0.5f},    {1, 7, 5, 8, 2, 2, 1, 3, 0.5f},
+      {1, 5, 4, 36, 3, 3, 1, 2, 0.3f},   {1, 4, 5, 64, 2, 3, 1, 2, 100.0f},
+      {1, 6, 7, 40, 1, 5, 2, 2, 0.3f},   {1, 4, 3, 8, 2, 5, 4, 1, 0.5f},
+      {1, 5, 6, 6, 2, 3, 1, 2, 0.5f},    {2, 4, 5, 10, 1, 3, 1, 1, 0.5f},
+      {1, 3, 4, 576, 2, 3, 1, 2, 0.1f},  {1, 5, 5, 16, 16, 5, 2, 2, 0.5f},
+      {1, 2, 9, 8, 1, 5, 2, 2, 0.5f},    {1, 9, 2, 12, 3, 5, 2, 1, 0.5f},
+      {2, 5, 6, 8, 2, 3, 2, 2, 0.5f},    {1, 4, 5, 8, 1, 3, 2, 1, 0.5f},
+      {1, 6, 7, 8, 2, 5, 4, 2, 0.5f}};
+  if (gBig) cases = {{2, 13, 11, 64, 2, 3, 1, 2, 0.2f}, {1, 9, 10, 96, 3, 3, 1, 1, 0.2f},
+                     {1, 8, 9, 32, 1, 5, 2, 2, 0.2f},   {2, 12, 9, 192, 6, 3, 1, 2, 0.2f}};
+  for (const auto& c : cases) {
+    const int64_t h = (c.H + 2 * c.pad - c.k) / c.s + 1, w = (c.W + 2 * c.pad - c.k) / c.s + 1;
+    const int64_t K2 = static_cast<int64_t>(c.k) * c.k, dd = c.C / c.heads;
+    const int64_t nv = c.B * c.H * c.W * c.C, nl = c.B * h * w * c.heads * K2 * K2;
+    auto v = randomVec(nv), lg = randomVec(nl), g = randomVec(nv);
+    float *dv = d.upload(v), *dl = d.upload(lg), *dg = d.upload(g), *dout = d.alloc(nv),
+          *ddv = d.alloc(nv), *ddl = d.alloc(nl);
+    va::Status s1 = d.b->outlookAttention(
+        va::OutlookParams{dv, dl, dout, c.B, c.H, c.W, c.C, h, w, c.heads, c.k, c.pad, c.s, c.scale});
+    va::Status s2 = d.b->outlookAttentionBackward(va::OutlookBackwardParams{
+        dv, dl, dg, ddv, ddl, c.B, c.H, c.W, c.C, h, w, c.heads, c.k, c.pad, c.s, c.scale});
+    std::vector<double> ref(nv, 0.0), refdv(nv, 0.0), refdl(nl, 0.0);
+    std::vector<double> A(K2 * K2), dA(K2 * K2);
+    auto pix = [&](int64_t b, int64_t y, int64_t x) -> int64_t {
+      if (y < 0 || y >= c.H || x < 0 || x >= c.W) return -1;
+      return ((b * c.H + y) * c.W + x) * c.C;
+    };
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t i = 0; i < h; ++i)
+        for (int64_t j = 0; j < w; ++j)
+          for (int m = 0; m < c.heads; ++m) {
+            const int64_t base = (((b * h + i) * w + j) * c.heads + m) * K2 * K2;
+            const int64_t y0 = i * c.s - c.pad, x0 = j * c.s - c.pad;
+            for (int64_t q = 0; q < K2; ++q) {
+              double mx = -1e300, sum = 0;
+              for (int64_t r = 0; r < K2; ++r)
+                mx = std::max(mx, double(c.scale) * lg[base + q * K2 + r]);
+              for (int64_t r = 0; r < K2; ++r)
+                sum += A[q * K2 + r] = std::exp(double(c.scale) * lg[base + q * K2 + r] - mx);
+              for (int64_t r = 0; r < K2; ++r) A[q * K2 + r] /= sum;
+            }
+            for (int64_t q = 0; q < K2; ++q) {
+              const int64_t po = pix(b, y0 + q / c.k, x0 + q % c.k);
+              for (int64_t r = 0; r < K2; ++r) {
+                const int64_t pi = pix(b, y0 + r / c.k, x0 + r % c.k);
+                double da = 0;
+                for (int64_t e = 0; e < dd; ++e) {
+                  const int64_t ch = m * dd + e;
+                  if (po >= 0 && pi >= 0) {
+                    ref[po + ch] += A[q * K2 + r] * v[pi + ch];
+                    da += double(g[po + ch]) * v[pi + ch];
+                    refdv[pi + ch] += A[q * K2 + r] * g[po + ch];
+                  }
+                }
+                dA[q * K2 + r] = da;
+              }
+              double rs = 0;
+              for (int64_t r = 0; r < K2; ++r) rs += A[q * K2 + r] * dA[q * K2 + r];
+              for (int64_t r = 0; r < K2; ++r)
+                refdl[base + q * K2 + r] = c.scale * A[q * K2 + r] * (dA[q * K2 + r] - rs);
+            }
+          }
+    const std::string name = "outlook" + shapeStr({c.B, c.H, c.W, c.C, c.heads, c.k, c.pad, c.s});
+    check(s1.ok() && close(d.read(dout, nv), ref, name, 1e-5, 1e-5), name);
+    check(s2.ok() && close(d.read(ddv, nv), refdv, name + " dV", 1e-5, 1e-5), name + " dV");
+    check(s2.ok() && close(d.read(ddl, nl), refdl, name + " dLogits", 1e-5, 1e-5),
+          name + " dLogits");
+    for (float* p : {dv, dl, dg, dout, ddv, ddl}) d.free(p);
+  }
+}
+
 void testRandom(Dev& d) {
   for (int64_t n : gBig ? std::vector<int64_t>{20003} : std::vector<int64_t>{1, 5, 8, 1001})
     for (int kind = 0; kind < 2; ++kind) {
@@ -828,6 +912,7 @@ int main() {
   testReduce(d);
   testCopyFill(d);
   testPool(d);
+  testOutlook(d);
   testRandom(d);
   if (gEmu) testStickyError(d);  // a device trap would destroy a real GPU's context
   testLaunchConfigError(d);
@@ -846,6 +931,7 @@ int main() {
   testLayerNorm(d);
   testReduce(d);
   testPool(d);
+  testOutlook(d);
   testRandom(d);
   check(backend->synchronize().ok(), "final synchronize");
   va::MemoryStats m = backend->memory();

@@ -74,6 +74,10 @@ class Backend {
   virtual Status avgPool2dBackward(const AvgPool2dBackwardParams& p) = 0;
   virtual Status random(const RandomParams& p) = 0;
 
+  // ---- fused attention operators ----
+  virtual Status outlookAttention(const OutlookParams& p) = 0;
+  virtual Status outlookAttentionBackward(const OutlookBackwardParams& p) = 0;
+
   // Testing hook: enqueue work that FAILS on the stream (cpu: a failing task; emu/cuda: a kernel that
   // traps), so tests can check that asynchronous failures surface on the next readback/synchronize.
   virtual Status injectFault() { return Status::Error(std::string(name()) + ": injectFault is not supported"); }

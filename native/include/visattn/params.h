@@ -171,4 +171,37 @@ struct RandomParams {
   float mean, std;
 };
 
+// ---------------------------------------------------------------- VOLO outlook attention
+// v[B,H,W,C] with C = heads·d (channel m·d + e belongs to head m); logits[B,h,w,heads,K2,K2] with
+// K2 = kernel²: axis 4 is the DESTINATION position q in the window, axis 5 the SOURCE position r.
+// Window (i,j), i < h, j < w, covers the pixels (stride·i − pad + a, stride·j − pad + c), a,c < kernel,
+// at position index a·kernel + c; pixels outside the image have value 0 (attended, NOT masked).
+//   A[b,i,j,m,q,:] = softmax_r(scale · logits[b,i,j,m,q,:])
+//   out[b,y,x,m·d+e] = Σ over windows (i,j) and destination positions q that land on (y,x) of
+//                      Σ_r A[b,i,j,m,q,r] · v[b, src(i,j,r), m·d+e]
+// (a SUM over overlapping windows; destination positions outside the image are dropped).
+// out is OVERWRITTEN; pixels covered by no window get 0.
+struct OutlookParams {
+  const float* v;
+  const float* logits;
+  float* out;
+  int64_t B, H, W, C, h, w;
+  int32_t heads, kernel, pad, stride;
+  float scale;
+};
+// With G = dOut, Gw[q,e] = G[dest(q), m·d+e] (0 outside the image) and Vw[r,e] = v[src(r), m·d+e]:
+//   dA[q,r] = Σ_e Gw[q,e]·Vw[r,e];  dLogits[q,r] = scale · A[q,r] · (dA[q,r] − Σ_r' A[q,r']·dA[q,r'])
+//   dV[b,y,x,m·d+e] = Σ over windows (i,j) and source positions r reading (y,x) of Σ_q A[q,r]·Gw[q,e]
+// dV and dLogits are OVERWRITTEN (dV by a deterministic gather: no atomics).
+struct OutlookBackwardParams {
+  const float* v;
+  const float* logits;
+  const float* dOut;
+  float* dV;
+  float* dLogits;
+  int64_t B, H, W, C, h, w;
+  int32_t heads, kernel, pad, stride;
+  float scale;
+};
+
 }  // namespace va
