@@ -7,3 +7,4 @@ export type { Device, DType, CreateOptions, RandomOptions, MemoryInfo, DeviceMem
 export { info } from './info';
 export type { Info } from './info';
 export * as ops from './ops';
+export * as nn from './nn';

@@ -7,3 +7,4 @@ export * from './norm';
 export * from './reduce';
 export * from './shape';
 export * from './pool';
+export * from './outlook';
