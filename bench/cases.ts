@@ -9,9 +9,16 @@
 //   gemm.total  matmul + matmulBackward: forward plus both gradients, 6·M·N·K FLOPs (the headline)
 //   softmax.fwd / softmax.bwd, layerNorm.fwd / layerNorm.bwd: rows × cols, compulsory bytes
 //     (inputs read once, outputs written once) against the measured streaming bandwidth.
+//   outlook.fwd / outlook.fwdbwd: VOLO outlook attention core (ops.outlookAttention, + its backward
+//     ops.outlookAttentionBackward) at the VOLO-D1 stage-1 shape, v [8,28,28,192], 6 heads, k = 3,
+//     padding 1, stride 2 (logits [8,14,14,6,9,9]); compulsory bytes: fwd v + logits + out, bwd
+//     v + logits + dOut + dV + dLogits (fwdbwd counts both calls). PyTorch: the eager formulation
+//     (unfold → softmax → matmul → fold, autograd for the backward).
 import * as va from '../lib';
 import { BenchDef, BenchInstance } from './harness';
-import { CheckReport, checkGemm, checkLayerNorm, checkLayerNormBackward, checkSoftmax, checkSoftmaxBackward, merge } from './reference';
+import {
+  CheckReport, checkGemm, checkLayerNorm, checkLayerNormBackward, checkSoftmax, checkSoftmaxBackward, compare, merge, sampleIndices,
+} from './reference';
 
 function host(t: va.Tensor): Float32Array {
   return t.dataSync() as Float32Array;
@@ -165,12 +172,186 @@ function layerNormBench(backward: boolean, rows: number, cols: number): BenchDef
   };
 }
 
+// ------------------------------------------------------------------ VOLO outlook attention
+export interface OutlookShape {
+  B: number; H: number; W: number; C: number; heads: number; k: number; pad: number; stride: number;
+}
+/** VOLO-D1 stage 1 (224²: 28×28 tokens, C 192, 6 heads, k 3, stride 2), batch 8 (cpu). */
+export const OUTLOOK_D1: OutlookShape = { B: 8, H: 28, W: 28, C: 192, heads: 6, k: 3, pad: 1, stride: 2 };
+/** The same layer at batch 64: the GPU configuration (issue: batch 64, L2 flushed between repeats). */
+export const OUTLOOK_D1_GPU: OutlookShape = { ...OUTLOOK_D1, B: 64 };
+
+function outlookGrid(o: OutlookShape): { h: number; w: number; K2: number; d: number } {
+  return {
+    h: Math.floor((o.H + 2 * o.pad - o.k) / o.stride) + 1,
+    w: Math.floor((o.W + 2 * o.pad - o.k) / o.stride) + 1,
+    K2: o.k * o.k,
+    d: o.C / o.heads,
+  };
+}
+
+/**
+ * Float64 reference of the outlook core on sampled entries: sampled elements of out and dV (each a
+ * gather over the windows covering its pixel) and sampled whole rows of dLogits. Tolerance as for a
+ * GEMM element: 1e-4 · Σ|terms| + 1e-6.
+ */
+function checkOutlook(
+  o: OutlookShape, scale: number, v: Float32Array, logits: Float32Array, dOut: Float32Array | null,
+  out: Float32Array | null, dV: Float32Array | null, dLogits: Float32Array | null, samples = 48,
+): CheckReport {
+  const { h, w, K2, d } = outlookGrid(o);
+  const { H, W, C, k, pad, stride: s, heads: M } = o;
+  const pix = (b: number, y: number, x: number): number => (y < 0 || y >= H || x < 0 || x >= W ? -1 : ((b * H + y) * W + x) * C);
+  const rowA = (b: number, i: number, j: number, m: number, q: number): Float64Array => {
+    const off = ((((b * h + i) * w + j) * M + m) * K2 + q) * K2;
+    let mx = -Infinity;
+    for (let r = 0; r < K2; r++) mx = Math.max(mx, scale * logits[off + r]);
+    const a = new Float64Array(K2);
+    let sum = 0;
+    for (let r = 0; r < K2; r++) sum += a[r] = Math.exp(scale * logits[off + r] - mx);
+    for (let r = 0; r < K2; r++) a[r] /= sum;
+    return a;
+  };
+  // the windows (i, j) and in-window positions (a, c) covering pixel (y, x)
+  const covering = (y: number, x: number): [number, number, number][] => {
+    const res: [number, number, number][] = [];
+    for (let i = 0; i < h; i++) {
+      const a = y + pad - s * i;
+      if (a < 0 || a >= k) continue;
+      for (let j = 0; j < w; j++) {
+        const c = x + pad - s * j;
+        if (c >= 0 && c < k) res.push([i, j, a * k + c]);
+      }
+    }
+    return res;
+  };
+  const reports: CheckReport[] = [];
+  const n = v.length;
+  // out[b,y,x,ch] = Σ_(i,j,q) Σ_r A[q,r]·v[src(r), ch];  dV[b,y,x,ch] = Σ_(i,j,r) Σ_q A[q,r]·dOut[dest(q), ch]
+  for (const [what, got, grad] of [['out', out, false], ['dV', dV, true]] as const) {
+    if (!got) continue;
+    const idx = sampleIndices(n, samples, grad ? 7 : 6);
+    const ref: number[] = [];
+    const tol: number[] = [];
+    for (const e of idx) {
+      const ch = e % C;
+      const px = Math.floor(e / C);
+      const x = px % W;
+      const y = Math.floor(px / W) % H;
+      const b = Math.floor(px / (W * H));
+      const m = Math.floor(ch / d);
+      let acc = 0;
+      let abs = 0;
+      for (const [i, j, pos] of covering(y, x)) {
+        for (let t = 0; t < K2; t++) {
+          // forward: pos is the destination q, t the source r; backward: pos is the source r, t the destination q
+          const q = grad ? t : pos;
+          const r = grad ? pos : t;
+          const other = pix(b, s * i - pad + Math.floor(t / k), s * j - pad + (t % k));
+          if (other < 0) continue;
+          const a = rowA(b, i, j, m, q)[r];
+          const term = a * (grad ? (dOut as Float32Array)[other + ch] : v[other + ch]);
+          acc += term;
+          abs += Math.abs(term);
+        }
+      }
+      ref.push(acc);
+      tol.push(1e-4 * abs + 1e-6);
+    }
+    reports.push(compare(`outlook ${what}`, got, idx, ref, tol));
+  }
+  if (dLogits && dOut) {
+    const rows = o.B * h * w * M * K2;  // dLogits rows (b, i, j, m, q)
+    for (const row of sampleIndices(rows, 16, 8)) {
+      const q = row % K2;
+      const m = Math.floor(row / K2) % M;
+      const j = Math.floor(row / (K2 * M)) % w;
+      const i = Math.floor(row / (K2 * M * w)) % h;
+      const b = Math.floor(row / (K2 * M * w * h));
+      const a = rowA(b, i, j, m, q);
+      const dst = pix(b, s * i - pad + Math.floor(q / k), s * j - pad + (q % k));
+      const dA = new Float64Array(K2);
+      const dAabs = new Float64Array(K2);
+      for (let r = 0; r < K2; r++) {
+        const src = pix(b, s * i - pad + Math.floor(r / k), s * j - pad + (r % k));
+        if (dst < 0 || src < 0) continue;
+        for (let e = 0; e < d; e++) {
+          const t = dOut[dst + m * d + e] * v[src + m * d + e];
+          dA[r] += t;
+          dAabs[r] += Math.abs(t);
+        }
+      }
+      let dot = 0;
+      let dotAbs = 0;
+      for (let r = 0; r < K2; r++) {
+        dot += a[r] * dA[r];
+        dotAbs += a[r] * dAabs[r];
+      }
+      const idx: number[] = [];
+      const ref: number[] = [];
+      const tol: number[] = [];
+      for (let r = 0; r < K2; r++) {
+        idx.push(row * K2 + r);
+        ref.push(scale * a[r] * (dA[r] - dot));
+        tol.push(1e-4 * Math.abs(scale) * a[r] * (dAabs[r] + dotAbs) + 1e-6);
+      }
+      reports.push(compare(`outlook dLogits (row ${row})`, dLogits, idx, ref, tol));
+    }
+  }
+  return merge(reports);
+}
+
+function outlookBench(backward: boolean, o: OutlookShape): BenchDef {
+  const { h, w, K2, d } = outlookGrid(o);
+  const nV = o.B * o.H * o.W * o.C;
+  const nL = o.B * h * w * o.heads * K2 * K2;
+  const fwdBytes = 4 * (2 * nV + nL);
+  const bwdBytes = 4 * (3 * nV + 2 * nL);
+  const scale = 1 / Math.sqrt(d);
+  const opts = { kernelSize: o.k, padding: o.pad, stride: o.stride, scale };
+  return {
+    name: backward ? 'outlook.fwdbwd' : 'outlook.fwd',
+    family: 'outlook',
+    dims: [o.B, o.H, o.W, o.C, o.heads, o.k, o.pad, o.stride],
+    what: backward ? 'outlookAttention + outlookAttentionBackward → out, dV, dLogits' : 'outlookAttention (VOLO fused core)',
+    shape: `${o.B}x${o.H}x${o.W}x${o.C}`,
+    bytes: backward ? fwdBytes + bwdBytes : fwdBytes,
+    limit: 'bandwidth',
+    setup(device: va.Device): BenchInstance {
+      const v = va.randn([o.B, o.H, o.W, o.C], { seed: 51, device });
+      const logits = va.randn([o.B, h, w, o.heads, K2, K2], { seed: 52, device, std: 3 });
+      const dOut = va.randn([o.B, o.H, o.W, o.C], { seed: 53, device });
+      const run = (): va.Tensor[] => {
+        const out = va.ops.outlookAttention(v, logits, opts);
+        if (!backward) return [out];
+        const g = va.ops.outlookAttentionBackward(v, logits, dOut, opts);
+        return [out, g.dV, g.dLogits];
+      };
+      return {
+        run,
+        async validate(): Promise<CheckReport> {
+          const outs = run();
+          try {
+            const [hv, hl, hd] = [host(v), host(logits), host(dOut)];
+            return backward
+              ? checkOutlook(o, scale, hv, hl, hd, host(outs[0]), host(outs[1]), host(outs[2]))
+              : checkOutlook(o, scale, hv, hl, null, host(outs[0]), null, null);
+          } finally {
+            disposeAll(outs);
+          }
+        },
+        dispose: () => disposeAll([v, logits, dOut]),
+      };
+    },
+  };
+}
+
 /** Shapes of the core benchmarks (kept by --quick: only the repetition count shrinks). */
 export const GEMM_SIZE = 1024;
 export const ROWS = 8192;
 export const COLS = 1024;
 
-export function allBenches(): BenchDef[] {
+export function allBenches(device: va.Device = 'cpu'): BenchDef[] {
   const s = GEMM_SIZE;
   return [
     gemmBench('fwd', s, s, s),
@@ -182,12 +363,15 @@ export function allBenches(): BenchDef[] {
     softmaxBench(true, ROWS, COLS),
     layerNormBench(false, ROWS, COLS),
     layerNormBench(true, ROWS, COLS),
+    outlookBench(false, device === 'cuda' ? OUTLOOK_D1_GPU : OUTLOOK_D1),
+    outlookBench(true, device === 'cuda' ? OUTLOOK_D1_GPU : OUTLOOK_D1),
   ];
 }
 
 /** Dimensions of a benchmark for the PyTorch baseline (bench/torch_baseline.py times the same math). */
 export function torchSpec(def: BenchDef): { name: string; dims: number[] } {
   if (def.family === 'gemm') return { name: def.name, dims: [GEMM_SIZE, GEMM_SIZE, GEMM_SIZE] };
+  if (def.dims) return { name: def.name, dims: def.dims };
   return { name: def.name, dims: [ROWS, COLS] };
 }
 

@@ -37,6 +37,8 @@ export interface BenchDef {
   bytes?: number;
   /** which measured machine limit the benchmark is compared with */
   limit: LimitKind;
+  /** problem dimensions handed to the PyTorch baseline (default: derived from the family) */
+  dims?: number[];
   setup(device: va.Device): BenchInstance;
 }
 
@@ -111,7 +113,18 @@ export function summarise(samples: number[]): Stats {
   };
 }
 
+// On a GPU every timed call starts with a cold L2 (50 MB on H100/H200): a 256 MB buffer is read and
+// rewritten, and the device synchronised, BEFORE the clock starts (as triton's do_bench does).
+let flushBuffer: va.Tensor | null = null;
+async function flushL2(device: va.Device): Promise<void> {
+  if (device !== 'cuda') return;
+  if (!flushBuffer) flushBuffer = va.zeros([64 * 2 ** 20], { device });
+  va.ops.scale(flushBuffer, 1).dispose();
+  await va.synchronize(device);
+}
+
 async function once(inst: BenchInstance, device: va.Device): Promise<number> {
+  await flushL2(device);
   const t0 = nowMs();
   const outs = inst.run();
   await va.synchronize(device);

@@ -107,8 +107,8 @@ function parseFlags(argv: string[]): Flags {
   return f;
 }
 
-function selectBenches(filters: string[]): BenchDef[] {
-  const all = allBenches();
+function selectBenches(filters: string[], device: BenchDevice): BenchDef[] {
+  const all = allBenches(device);
   if (filters.length === 0) return all;
   return all.filter((b) => filters.some((f) => b.name.toLowerCase().includes(f.toLowerCase())));
 }
@@ -202,7 +202,7 @@ async function child(flags: Flags): Promise<void> {
   await probeOnce('before');
   report.syncOverheadMs = await syncOverheadMs(device);
 
-  for (const def of selectBenches(flags.filters)) {
+  for (const def of selectBenches(flags.filters, device)) {
     const probeNow = device === 'cpu' ? () => probeFma(threads ?? 1, 0.1).gflops : undefined;
     const r = await runBench(def, device, opts, { threads, isa, limits: report.limits, probeNow });
     report.results.push(r);
@@ -393,7 +393,7 @@ async function parent(flags: Flags): Promise<number> {
         continue;
       }
       if (tp) {
-        const okDefs = selectBenches(flags.filters).filter((d) => rep.results.some((r) => r.name === d.name && r.stats));
+        const okDefs = selectBenches(flags.filters, device).filter((d) => rep.results.some((r) => r.name === d.name && r.stats));
         const tr = okDefs.length ? runTorch(tp, device, threads, okDefs, flags.quick) : null;
         if (tr && 'error' in tr) console.log(`PyTorch baseline failed: ${tr.error}`);
         for (const r of rep.results) {

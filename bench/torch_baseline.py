@@ -12,7 +12,9 @@ that the comparison is fp32 against fp32).
 Names: gemm.fwd (a@b), gemm.dA (dC@b.T), gemm.dB (a.T@dC), gemm.bwd (both gradients),
 gemm.total (forward + both gradients), softmax.fwd, softmax.bwd (the softmax gradient kernel that
 autograd runs, from the saved output), layerNorm.fwd, layerNorm.bwd (native_layer_norm_backward
-from the saved mean/rstd: dX, dGamma, dBeta).
+from the saved mean/rstd: dX, dGamma, dBeta), outlook.fwd and outlook.fwdbwd (VOLO outlook attention
+core, timm's eager formulation: unfold → scale·logits → softmax → matmul → fold; fwdbwd adds the
+autograd backward for dV and dLogits; dims [B, H, W, C, heads, k, pad, stride]).
 """
 import argparse
 import json
@@ -79,14 +81,62 @@ def make_case(name, dims, dev):
             _, mean, rstd = torch.native_layer_norm(x, [C], gamma, beta, eps)
             mask = [True, True, True]
             return lambda: torch.ops.aten.native_layer_norm_backward(dy, x, [C], mean, rstd, gamma, beta, mask)
+    elif name.startswith("outlook."):
+        return outlook_case(name, dims, randn)
+    raise ValueError("unknown benchmark " + name)
+
+
+def outlook_case(name, dims, randn):
+    """VOLO outlook attention core as timm's OutlookAttention.forward computes it (after the v and attn
+    linears, before proj): v channels-last [B,H,W,C] and logits [B,h,w,M,k²,k²] in, out [B,H,W,C]."""
+    import torch.nn.functional as F
+
+    B, H, W, C, M, k, pad, s = dims
+    h = (H + 2 * pad - k) // s + 1
+    w = (W + 2 * pad - k) // s + 1
+    K2, d = k * k, C // M
+    scale = d ** -0.5
+    v0 = randn(B, H, W, C)
+    logits0 = randn(B, h, w, M, K2, K2, std=3.0)
+    dout = randn(B, H, W, C)
+
+    def forward(v_cl, logits):
+        v = v_cl.permute(0, 3, 1, 2)  # timm: v = self.v(x).permute(0, 3, 1, 2)
+        v = F.unfold(v, kernel_size=k, padding=pad, stride=s)
+        v = v.reshape(B, M, d, K2, h * w).permute(0, 1, 4, 3, 2)  # [B, M, hw, K2, d]
+        attn = logits.reshape(B, h * w, M, K2, K2).permute(0, 2, 1, 3, 4)  # [B, M, hw, K2, K2]
+        attn = (attn * scale).softmax(dim=-1)
+        x = (attn @ v).permute(0, 1, 4, 3, 2).reshape(B, C * K2, h * w)
+        x = F.fold(x, output_size=(H, W), kernel_size=k, padding=pad, stride=s)
+        return x.permute(0, 2, 3, 1)  # channels-last view, as timm feeds proj
+
+    if name == "outlook.fwd":
+        return lambda: forward(v0, logits0)
+    if name == "outlook.fwdbwd":
+        v1 = v0.detach().clone().requires_grad_(True)
+        l1 = logits0.detach().clone().requires_grad_(True)
+
+        def fwdbwd():
+            with torch.enable_grad():
+                out = forward(v1, l1)
+                dv, dl = torch.autograd.grad(out, (v1, l1), dout)
+            return out.detach(), dv, dl
+
+        return fwdbwd
     raise ValueError("unknown benchmark " + name)
 
 
 def bench(fn, dev, quick):
     warmup_s, budget_s, min_reps, max_reps = (0.05, 0.3, 5, 30) if quick else (0.2, 2.0, 15, 200)
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    # on a GPU each timed call starts with a cold L2, as in visattn's harness: 256 MB read and
+    # rewritten and the device synchronised before the clock starts
+    flush = torch.zeros(64 * 2 ** 20, device="cuda") if dev == "cuda" else None
 
     def once():
+        if flush is not None:
+            flush.mul_(1.0)
+            sync()
         t0 = time.perf_counter()
         fn()
         sync()
