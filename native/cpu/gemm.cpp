@@ -87,103 +87,60 @@ inline void forSegments(const Gemm& g, int64_t k0, int64_t kc, F&& f) {
 }
 
 // Packs rows [i0, i0+mc) × k [k0, k0+kc) of A into panels of MR rows: panel ip at dst + ip·MR·kc,
-// element (k, r) at [k·MR + r]; rows past mc are zero. Panels [pb, pe) only.
-template <int MR>
-void packAT(const Gemm& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst, int64_t pb,
-            int64_t pe) {
-  for (int64_t ip = pb; ip < pe; ++ip) {
-    float* d = dst + ip * MR * kc;
-    const int64_t r0 = i0 + ip * MR;
-    const int mr = static_cast<int>(std::min<int64_t>(MR, i0 + mc - r0));
-    forSegments(g, k0, kc, [&](int64_t q, int64_t kk, int64_t len, int64_t off) {
-      const float* a = g.a + q * g.sA;
-      float* __restrict dd = d + off * MR;
+// element (k, r) at [k·MR + r]; rows past mc are zero. Panels [pb, pe) only. Full panels go through
+// the ISA's packing routines, the last partial one through the generic loop here.
+void packA(const gemm::KernelInfo& ki, const Gemm& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+           float* dst, int64_t pb, int64_t pe) {
+  const int MR = ki.MR;
+  const int64_t full = std::max(pb, std::min(pe, mc / MR));  // panels [pb, full) are full
+  forSegments(g, k0, kc, [&](int64_t q, int64_t kk, int64_t len, int64_t off) {
+    const float* a = g.a + q * g.sA;
+    if (full > pb) {
       if (!g.transA) {
-        if (mr == MR) {
-          const float* src[MR];
-          for (int r = 0; r < MR; ++r) src[r] = a + (r0 + r) * g.lda + kk;
-          for (int64_t k = 0; k < len; ++k) {
-#pragma GCC unroll 16
-            for (int r = 0; r < MR; ++r) dd[k * MR + r] = src[r][k];
-          }
-        } else {
-          for (int64_t k = 0; k < len; ++k)
-            for (int r = 0; r < MR; ++r) dd[k * MR + r] = r < mr ? a[(r0 + r) * g.lda + kk + k] : 0.0f;
-        }
+        for (int64_t ip = pb; ip < full; ++ip)
+          ki.packTransA(a + (i0 + ip * MR) * g.lda + kk, g.lda, len, dst + ip * MR * kc + off * MR);
       } else {
-        const float* __restrict src = a + kk * g.lda + r0;
-        if (mr == MR) {
-          for (int64_t k = 0; k < len; ++k) {
-#pragma GCC unroll 16
-            for (int r = 0; r < MR; ++r) dd[k * MR + r] = src[k * g.lda + r];
-          }
-        } else {
-          for (int64_t k = 0; k < len; ++k)
-            for (int r = 0; r < MR; ++r) dd[k * MR + r] = r < mr ? src[k * g.lda + r] : 0.0f;
-        }
+        ki.packCopyA(a + kk * g.lda + i0 + pb * MR, g.lda, len, full - pb, MR * kc,
+                     dst + pb * MR * kc + off * MR);
       }
-    });
-  }
+    }
+    for (int64_t ip = full; ip < pe; ++ip) {
+      float* __restrict dd = dst + ip * MR * kc + off * MR;
+      const int64_t r0 = i0 + ip * MR;
+      const int mr = static_cast<int>(std::min<int64_t>(MR, i0 + mc - r0));
+      for (int64_t k = 0; k < len; ++k)
+        for (int r = 0; r < MR; ++r)
+          dd[k * MR + r] = r >= mr ? 0.0f : g.transA ? a[(kk + k) * g.lda + r0 + r] : a[(r0 + r) * g.lda + kk + k];
+    }
+  });
 }
 
 // Packs k [k0, k0+kc) × columns [j0, j0+nc) of B into panels of NR columns: panel jp at
 // dst + jp·NR·kc, element (k, c) at [k·NR + c]; columns past nc are zero. Panels [pb, pe) only.
-template <int NR>
-void packBT(const Gemm& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* dst, int64_t pb,
-            int64_t pe) {
-  for (int64_t jp = pb; jp < pe; ++jp) {
-    float* d = dst + jp * NR * kc;
-    const int64_t c0 = j0 + jp * NR;
-    const int nr = static_cast<int>(std::min<int64_t>(NR, j0 + nc - c0));
-    forSegments(g, k0, kc, [&](int64_t q, int64_t kk, int64_t len, int64_t off) {
-      const float* b = g.b + q * g.sB;
-      float* __restrict dd = d + off * NR;
-      if (!g.transB) {
-        const float* __restrict src = b + kk * g.ldb + c0;
-        if (nr == NR) {
-          for (int64_t k = 0; k < len; ++k) {
-#pragma GCC unroll 32
-            for (int c = 0; c < NR; ++c) dd[k * NR + c] = src[k * g.ldb + c];
-          }
-        } else {
-          for (int64_t k = 0; k < len; ++k)
-            for (int c = 0; c < NR; ++c) dd[k * NR + c] = c < nr ? src[k * g.ldb + c] : 0.0f;
-        }
+void packB(const gemm::KernelInfo& ki, const Gemm& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+           float* dst, int64_t pb, int64_t pe) {
+  const int NR = ki.NR;
+  const int64_t full = std::max(pb, std::min(pe, nc / NR));  // panels [pb, full) are full
+  forSegments(g, k0, kc, [&](int64_t q, int64_t kk, int64_t len, int64_t off) {
+    const float* b = g.b + q * g.sB;
+    if (full > pb) {
+      if (g.transB) {
+        for (int64_t jp = pb; jp < full; ++jp)
+          ki.packTransB(b + (j0 + jp * NR) * g.ldb + kk, g.ldb, len, dst + jp * NR * kc + off * NR);
       } else {
-        if (nr == NR) {
-          const float* src[NR];
-          for (int c = 0; c < NR; ++c) src[c] = b + (c0 + c) * g.ldb + kk;
-          for (int64_t k = 0; k < len; ++k) {
-#pragma GCC unroll 32
-            for (int c = 0; c < NR; ++c) dd[k * NR + c] = src[c][k];
-          }
-        } else {
-          for (int64_t k = 0; k < len; ++k)
-            for (int c = 0; c < NR; ++c) dd[k * NR + c] = c < nr ? b[(c0 + c) * g.ldb + kk + k] : 0.0f;
-        }
+        ki.packCopyB(b + kk * g.ldb + j0 + pb * NR, g.ldb, len, full - pb, NR * kc,
+                     dst + pb * NR * kc + off * NR);
       }
-    });
-  }
-}
-
-void packA(const Gemm& g, int MR, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst,
-           int64_t pb, int64_t pe) {
-  switch (MR) {
-    case 12: packAT<12>(g, i0, mc, k0, kc, dst, pb, pe); break;
-    case 6: packAT<6>(g, i0, mc, k0, kc, dst, pb, pe); break;
-    case 4: packAT<4>(g, i0, mc, k0, kc, dst, pb, pe); break;
-    default: break;  // every kernel's MR is listed above
-  }
-}
-
-void packB(const Gemm& g, int NR, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* dst,
-           int64_t pb, int64_t pe) {
-  switch (NR) {
-    case 32: packBT<32>(g, k0, kc, j0, nc, dst, pb, pe); break;
-    case 16: packBT<16>(g, k0, kc, j0, nc, dst, pb, pe); break;
-    case 8: packBT<8>(g, k0, kc, j0, nc, dst, pb, pe); break;
-    default: break;  // every kernel's NR is listed above
-  }
+    }
+    for (int64_t jp = full; jp < pe; ++jp) {
+      float* __restrict dd = dst + jp * NR * kc + off * NR;
+      const int64_t c0 = j0 + jp * NR;
+      const int nr = static_cast<int>(std::min<int64_t>(NR, j0 + nc - c0));
+      for (int64_t k = 0; k < len; ++k)
+        for (int c = 0; c < NR; ++c)
+          dd[k * NR + c] = c >= nr ? 0.0f : g.transB ? b[(c0 + c) * g.ldb + kk + k] : b[(kk + k) * g.ldb + c0 + c];
+    }
+  });
 }
 
 // Matrix-vector shapes (M == 1 or N == 1, one K segment): no packing, memory-bound dot products
@@ -305,7 +262,7 @@ void gemmBlocked(const gemm::KernelInfo& ki, const Gemm& g, bool first, ThreadPo
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const bool firstK = first && pc == 0;
-      par(pool, nJr, 8 * NR * kc, [&](int64_t b, int64_t e) { packB(g, NR, pc, kc, jc, nc, bufB, b, e); });
+      par(pool, nJr, 8 * NR * kc, [&](int64_t b, int64_t e) { packB(ki, g, pc, kc, jc, nc, bufB, b, e); });
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
         const int64_t nIr = (mc + MR - 1) / MR;
@@ -313,17 +270,19 @@ void gemmBlocked(const gemm::KernelInfo& ki, const Gemm& g, bool first, ThreadPo
           const int64_t j = jc + jr * NR;
           const int nr = static_cast<int>(std::min<int64_t>(NR, N - j));
           const float* Bp = bufB + jr * NR * kc;
-          gemm::Epilogue ep{g.alpha, g.beta, (firstK && g.bias) ? g.bias + j : nullptr, firstK};
+          gemm::Epilogue ep{g.alpha, g.beta, (firstK && g.bias) ? g.bias + j : nullptr, firstK, nullptr};
           for (int64_t ir = irb; ir < ire; ++ir) {
             const int64_t i = ic + ir * MR;
             const int mr = static_cast<int>(std::min<int64_t>(MR, M - i));
+            // The B panel's last tile: fetch the next B micro-panel (the next task's) meanwhile.
+            if (ir == nIr - 1 && jr + 1 < nJr) ep.nextB = Bp + NR * kc;
             ki.kernel(kc, bufA + ir * MR * kc, Bp, g.c + i * g.ldc + j, g.ldc, mr, nr, &ep);
           }
         };
         // Pack the A block (shared), then split the B panels (and the row panels when there are
         // few B panels) across threads. Each task keeps one B micro-panel in L1 while it sweeps
         // its row panels.
-        par(pool, nIr, 8 * MR * kc, [&](int64_t b, int64_t e) { packA(g, MR, ic, mc, pc, kc, bufA, b, e); });
+        par(pool, nIr, 8 * MR * kc, [&](int64_t b, int64_t e) { packA(ki, g, ic, mc, pc, kc, bufA, b, e); });
         int64_t groups = 1;
         if (threads > 1 && nJr < 4 * threads) groups = std::min<int64_t>(nIr, (4 * threads + nJr - 1) / nJr);
         const int64_t tasks = nJr * groups;

@@ -47,7 +47,7 @@ namespace cpu {
 namespace gemm {
 
 const KernelInfo& VA_GEMM_AVX512_ENTRY() {
-  static const KernelInfo info = {"avx512", kMR, kNR, 192, &microKernel};  // kc·32·4 B = 24 KiB of the 48 KiB Zen 5 L1D
+  static const KernelInfo info = VA_GEMM_KERNEL_INFO("avx512", 192);  // kc·32·4 B = 24 KiB of the 48 KiB Zen 5 L1D
   return info;
 }
 

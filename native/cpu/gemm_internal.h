@@ -22,15 +22,28 @@ struct Epilogue {
   float alpha, beta;
   const float* bias;  // already offset to the tile's first column; null: none
   bool first;
+  const float* nextB;  // B micro-panel of the caller's next tile, prefetched during the k loop; or null
 };
 using MicroKernel = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
                              int mr, int nr, const Epilogue* ep);
+
+// Packing of full-width panels (pure data movement, so every ISA packs bit-identical panels), W
+// being MR (A panels) or NR (B panels):
+//   copy:  np panels, panel p at dst + p·pstride: dst_p[k·W + w] = src[k·ld + p·W + w], k < len
+//          (the W values of one k are contiguous in the source: A transposed, B not transposed)
+//   trans: one panel: dst[k·W + w] = src[w·ld + k], k < len
+//          (each of the W source rows is contiguous in k: A not transposed, B transposed)
+using PackCopy = void (*)(const float* src, int64_t ld, int64_t len, int64_t np, int64_t pstride,
+                          float* dst);
+using PackTrans = void (*)(const float* src, int64_t ld, int64_t len, float* dst);
 
 struct KernelInfo {
   const char* name;
   int MR, NR;
   int KC;  // K block: the kc×NR packed B micro-panel stays in L1 while the kernel sweeps the A block
   MicroKernel kernel;
+  PackCopy packCopyA, packCopyB;    // W = MR, NR
+  PackTrans packTransA, packTransB;  // W = MR, NR
 };
 
 // Defined in the per-ISA translation units.

@@ -26,7 +26,7 @@ namespace cpu {
 namespace gemm {
 
 const KernelInfo& kernelScalar() {
-  static const KernelInfo info = {"scalar", kMR, kNR, 256, &microKernel};
+  static const KernelInfo info = VA_GEMM_KERNEL_INFO("scalar", 256);
   return info;
 }
 
