@@ -56,6 +56,23 @@ __device__ __forceinline__ void outlookWindowRange(int64_t y, int64_t n, int k, 
 // ---------------------------------------------------------------------------- simple kernels
 // Forward, one thread per output element (b, y, x, channel); gathers over covering windows and
 // recomputes the softmax row of the destination position.
+// Element t of a channels-last [B,H,W,C] tensor: its pixel, channel and head.
+struct OutlookPixel {
+  int64_t b, y, x, ch;
+  int m;
+};
+__device__ __forceinline__ OutlookPixel outlookPixel(int64_t t, const OutlookArgs& a) {
+  OutlookPixel px;
+  px.ch = t % a.C;
+  int64_t rest = t / a.C;
+  px.x = rest % a.W;
+  rest /= a.W;
+  px.y = rest % a.H;
+  px.b = rest / a.H;
+  px.m = static_cast<int>(px.ch / a.d);
+  return px;
+}
+
 template <int DUMMY>
 __global__ void outlookForwardSimpleKernel(const float* __restrict__ v,
                                            const float* __restrict__ logits,
@@ -63,13 +80,9 @@ __global__ void outlookForwardSimpleKernel(const float* __restrict__ v,
   const int64_t total = a.B * a.H * a.W * a.C;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t ch = t % a.C;
-    int64_t rest = t / a.C;
-    const int64_t x = rest % a.W;
-    rest /= a.W;
-    const int64_t y = rest % a.H;
-    const int64_t b = rest / a.H;
-    const int m = static_cast<int>(ch / a.d);
+    const OutlookPixel px = outlookPixel(t, a);
+    const int64_t b = px.b, y = px.y, x = px.x, ch = px.ch;
+    const int m = px.m;
     int64_t iLo, iHi, jLo, jHi;
     outlookWindowRange(y, a.h, a.kernel, a.pad, a.stride, &iLo, &iHi);
     outlookWindowRange(x, a.w, a.kernel, a.pad, a.stride, &jLo, &jHi);
@@ -154,13 +167,9 @@ __global__ void outlookBackwardDvSimpleKernel(const float* __restrict__ attn,
   const int64_t total = a.B * a.H * a.W * a.C;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t ch = t % a.C;
-    int64_t rest = t / a.C;
-    const int64_t x = rest % a.W;
-    rest /= a.W;
-    const int64_t y = rest % a.H;
-    const int64_t b = rest / a.H;
-    const int m = static_cast<int>(ch / a.d);
+    const OutlookPixel px = outlookPixel(t, a);
+    const int64_t b = px.b, y = px.y, x = px.x, ch = px.ch;
+    const int m = px.m;
     int64_t iLo, iHi, jLo, jHi;
     outlookWindowRange(y, a.h, a.kernel, a.pad, a.stride, &iLo, &iHi);
     outlookWindowRange(x, a.w, a.kernel, a.pad, a.stride, &jLo, &jHi);

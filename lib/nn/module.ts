@@ -172,7 +172,7 @@ export abstract class Module {
       if (unexpectedKeys.length > 0) parts.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
       throw new Error(`${op}: the state dict does not match the module's parameters (${parts.join('; ')})`);
     }
-    const todo: [Parameter, Tensor][] = [];
+    const updates: [Parameter, Tensor][] = [];
     for (const [n, p] of named) {
       if (!Object.prototype.hasOwnProperty.call(dict, n)) continue;
       const t = dict[n];
@@ -184,9 +184,9 @@ export abstract class Module {
       if (t.rank !== s.length || !t.shape.every((d, i) => d === s[i])) {
         throw argError(op, arg, `shape [${s.join(', ')}] (the shape of parameter '${n}')`, t);
       }
-      todo.push([p, t]);
+      updates.push([p, t]);
     }
-    for (const [p, t] of todo) {
+    for (const [p, t] of updates) {
       const fresh = unscope(cloneTo(t, p.value.device));
       p.value.dispose();
       p.value = fresh;
