@@ -63,6 +63,8 @@ export interface NativeAddon {
   upload(s: S, data: Float32Array | Int32Array | Uint32Array): NativeResult;
   download(s: S, bytes: number): Promise<ArrayBuffer | string>;
   downloadSync(s: S, bytes: number): ArrayBuffer | string;
+  /** Cross-device copy src → dst without blocking (the destination stream waits for the data). */
+  transfer(src: S, dst: S): NativeResult;
   synchronize(device: number): Promise<NativeResult>;
   synchronizeSync(device: number): NativeResult;
   pending(device: number): number;

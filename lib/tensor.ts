@@ -120,18 +120,25 @@ export class Tensor {
   }
 
   /**
-   * A copy on another device (a view when already there). A cross-device copy is a readback: it
-   * waits (blocking, like dataSync) until the source device has finished the work queued before it.
+   * A copy on another device (a view when already there). It returns at once: the source device
+   * reads the data back after the work queued before this call, and the destination's stream waits
+   * for it before running anything queued after. A failure on the source surfaces on the
+   * destination's next readback or synchronize.
    */
   to(device: Device): Tensor {
     const op = 'to';
     const h = this.storage(op, 'this');
     checkDevice(op, 'device', device);
     if (device === this.device) return this.reshape(this.shape);
-    const r = native.downloadSync(h, this.byteLength);
-    if (typeof r === 'string') throw new Error(`${op}: ${this.device} device error: ${r}`);
-    const host = this.dtype === 'int32' ? new Int32Array(r) : new Float32Array(r);
-    return fromTyped(op, host, this.shape, this.dtype, device);
+    const out = empty(op, this.shape, this.dtype, device);
+    if (this.size > 0) {
+      const r = native.transfer(h, out.storage(op, 'out'));
+      if (typeof r === 'string') {
+        out.dispose();
+        throw new Error(`${op}: ${r}`);
+      }
+    }
+    return out;
   }
 
   /** Resolves with a fresh flat row-major copy once every queued op on the device has finished. */

@@ -85,6 +85,26 @@ describe.each(devices)('execution model on %s', (device) => {
     for (const t of [b, c, big, ...slow]) t.dispose();
   });
 
+  test('to() between devices returns at once and is ordered on both streams', async () => {
+    const other: va.Device = device === 'cpu' ? 'emu' : 'cpu';
+    const n = device === 'emu' ? 96 : 512;
+    const big = va.randn([n, n], { seed: 5, device });
+    const slow = [va.ops.matmul(big, big), va.ops.matmul(big, big)];
+    const x = va.tensor([1, 2, 3, 4], [4], { device });
+    const y = va.ops.mul(x, x); // still queued behind the matmuls
+    const moved = y.to(other); // must not wait for them
+    expect(va.pendingOps(device)).toBeGreaterThan(0);
+    const z = va.ops.add(moved, moved); // queued on the destination after the copy
+    expect(Array.from(await z.data())).toEqual([2, 8, 18, 32]);
+    // a source failure surfaces on the destination, once
+    va.testing.injectFault(device);
+    const w = x.to(other);
+    await expect(w.data()).rejects.toThrow(/fault/i);
+    expect(Array.from(await x.to(other).data())).toEqual([1, 2, 3, 4]);
+    for (const t of [big, ...slow, x, y, moved, z, w]) t.dispose();
+    await va.synchronize();
+  });
+
   test('tensors cannot be forged or resized from JS into out-of-bounds native access', () => {
     const t = va.ones([4], { device });
     expect(() => {

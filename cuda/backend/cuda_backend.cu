@@ -179,6 +179,29 @@ class CudaBackend final : public va::Backend {
     return submit(std::move(e));
   }
 
+  // The host function waits for the data (it makes no CUDA call) and fills pinned staging that the
+  // following asynchronous copy reads in stream order.
+  va::Status uploadDeferred(void* dst, size_t bytes, std::function<va::Status(void*)> fill) override {
+    if (bytes == 0) return va::Status::Ok();
+    Pinned pin;
+    va::Status st = getPinned(bytes, &pin);
+    if (!st.ok()) return va::Status::Error("to: " + st.message());
+    auto* job = new DeferredFill{this, pin.ptr, std::move(fill)};
+    cudaError_t err = cudaLaunchHostFunc(stream_, &CudaBackend::runDeferredFill, job);
+    if (err != cudaSuccess) {
+      delete job;
+      putPinned(pin);
+      return va::Status::Error("to: " + errText(err));
+    }
+    err = cudaMemcpyAsync(dst, pin.ptr, bytes, cudaMemcpyHostToDevice, stream_);
+    Entry e;
+    e.op = "to";
+    e.pinned = pin;  // returned to the cache by the completion thread once the copy is done
+    if (err != cudaSuccess) e.preset = "to: " + errText(err);
+    submitAlways(std::move(e));
+    return va::Status::Ok();
+  }
+
   void download(void* dst, const void* src, size_t bytes, va::DoneFn done) override {
     Entry e;
     e.op = "download";
@@ -338,6 +361,26 @@ class CudaBackend final : public va::Backend {
     void* ptr = nullptr;
     size_t size = 0;
   };
+  struct DeferredFill {
+    CudaBackend* self;
+    void* host;
+    std::function<va::Status(void*)> fill;
+  };
+  static void runDeferredFill(void* arg) {
+    auto* job = static_cast<DeferredFill*>(arg);
+    va::Status st;
+    try {
+      st = job->fill(job->host);
+    } catch (const std::exception& e) {
+      st = va::Status::Error(e.what());
+    }
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lk(job->self->qMu_);
+      if (job->self->sticky_.empty()) job->self->sticky_ = "to: " + st.message();
+    }
+    delete job;
+  }
+
   // One unit of work the completion thread follows.
   struct Entry {
     const char* op = "";

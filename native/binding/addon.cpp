@@ -4,6 +4,8 @@
 // functions that exist only while a request is pending, so the addon never keeps the process alive.
 #include "binding/addon.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <future>
 #include <thread>
@@ -134,6 +136,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("memory", &Addon::Memory),
       InstanceMethod("selfTest", &Addon::SelfTest),
       InstanceMethod("injectFault", &Addon::InjectFault),
+      InstanceMethod("transfer", &Addon::Transfer),
   });
   registerOps(env, exports);
   registerProbes(env, exports);
@@ -379,6 +382,57 @@ Napi::Value Addon::SelfTest(const Napi::CallbackInfo& info) {
     Napi::Float32Array arr = Napi::Float32Array::New(env, values.size());
     if (!values.empty()) std::memcpy(arr.Data(), values.data(), values.size() * sizeof(float));
     return arr;
+  });
+}
+
+// A cross-device copy's host staging: filled by the source device's readback, consumed by the
+// destination stream (which waits for it in stream order).
+struct HostTransfer {
+  explicit HostTransfer(size_t n) : data(n) {}
+  std::vector<unsigned char> data;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+  Status status;
+  void complete(Status st) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      status = std::move(st);
+      ready = true;
+    }
+    cv.notify_all();
+  }
+  Status wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return ready; });
+    return status;
+  }
+};
+
+// transfer(src, dst) -> undefined | error string. Copies src's bytes into dst (another device)
+// without blocking: the source reads back asynchronously, the destination's stream waits for it.
+Napi::Value Addon::Transfer(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "transfer", [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Handle* src = handleOf(info[0]);
+    Handle* dst = handleOf(info[1]);
+    if (!src || !src->storage || !dst || !dst->storage) return Napi::String::New(env, "storage has been released");
+    const size_t bytes = std::min(src->storage->bytes, dst->storage->bytes);
+    auto xfer = std::make_shared<HostTransfer>(bytes);
+    std::shared_ptr<Storage> keepSrc = src->storage;
+    const std::string srcName = keepSrc->backend->name();
+    Status st = dst->storage->backend->uploadDeferred(dst->storage->ptr, bytes, [xfer, srcName](void* host) {
+      Status s = xfer->wait();
+      if (!s.ok()) return Status::Error(srcName + " device error: " + s.message());
+      std::memcpy(host, xfer->data.data(), xfer->data.size());
+      return Status::Ok();
+    });
+    if (!st.ok()) return Napi::String::New(env, st.message());
+    keepSrc->backend->download(xfer->data.data(), keepSrc->ptr, bytes, [xfer, keepSrc](Status s) mutable {
+      xfer->complete(std::move(s));
+      keepSrc.reset();  // may be the backend's last reference: see makeBackend
+    });
+    return env.Undefined();
   });
 }
 

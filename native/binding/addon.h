@@ -47,6 +47,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value SelfTest(const Napi::CallbackInfo& info);
   Napi::Value InjectFault(const Napi::CallbackInfo& info);
+  Napi::Value Transfer(const Napi::CallbackInfo& info);
 
   static void resolvePending(Napi::Env env, Napi::Function, Addon* self, PendingRequest* p);
   using AddonTsfn = Napi::TypedThreadSafeFunction<Addon, PendingRequest, resolvePending>;

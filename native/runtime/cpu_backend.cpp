@@ -46,6 +46,11 @@ class CpuBackend final : public Backend {
     });
     return Status::Ok();
   }
+  Status uploadDeferred(void* dst, size_t bytes, std::function<Status(void*)> fill) override {
+    (void)bytes;
+    exec_.enqueue([dst, fill = std::move(fill)] { return fill(dst); });
+    return Status::Ok();
+  }
   void download(void* dst, const void* src, size_t bytes, DoneFn done) override {
     exec_.enqueueNotify([dst, src, bytes] { std::memcpy(dst, src, bytes); }, std::move(done));
   }

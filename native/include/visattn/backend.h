@@ -50,6 +50,11 @@ class Backend {
   virtual Status upload(void* dst, const void* src, size_t bytes) = 0;
   // Asynchronously copies device `src` to host `dst` after all queued work; then calls done.
   virtual void download(void* dst, const void* src, size_t bytes, DoneFn done) = 0;
+  // Cross-device copies: enqueues, in stream order, a write of `bytes` into device `dst` whose host
+  // data `fill` produces when the stream reaches it. fill runs on a backend thread (it may wait, e.g.
+  // for another device's readback), writes the bytes to the host pointer it is given and returns
+  // their status; a failure becomes this stream's sticky error. Returns at once.
+  virtual Status uploadDeferred(void* dst, size_t bytes, std::function<Status(void* host)> fill) = 0;
   // Blocks until all queued work has finished; returns (and on cpu/emu clears) the sticky error.
   virtual Status synchronize() = 0;
   // Calls done once all work queued so far has finished, with the sticky error (cleared on cpu/emu).
