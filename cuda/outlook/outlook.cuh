@@ -429,6 +429,34 @@ __global__ void __launch_bounds__(kOutlookMaxThreads, K <= 3 ? 3 : 1)
 //   phase 1: slot threads: A columns → As; row threads (cell, head, q) of the owned window: A row,
 //            dA = Gw[q]·Vwᵀ (shared), dLogits row → global
 //   phase 2: thread (cell, channel): dV of the cell's pixels from As and the P×P patch of dOut.
+// dA[t] += Σ_e gq[e]·vw[t·ld + e] for t < K2 (one Gw row against a window's K2 Vw rows in shared
+// memory). float4 reads when ld allows: with ld/4 odd, the rows a quarter warp reads fall in distinct
+// bank groups, and one window-head's Vw rows are broadcast to its K2 threads.
+template <int K2>
+__device__ __forceinline__ void outlookRowDots(const float* gq, const float* vw, int ld, int d, float* dA) {
+  if (ld % 4 == 0) {
+    const float4* g4 = reinterpret_cast<const float4*>(gq);
+    const float4* v4 = reinterpret_cast<const float4*>(vw);
+    VA_OUTLOOK_CHECK_ALIGN16(g4);
+    VA_OUTLOOK_CHECK_ALIGN16(v4);
+    const int ld4 = ld / 4;
+    for (int e4 = 0; e4 < d / 4; ++e4) {
+      const float4 g = g4[e4];
+      VA_OUTLOOK_UNROLL
+      for (int t = 0; t < K2; ++t) {
+        const float4 x = v4[t * ld4 + e4];
+        dA[t] += g.x * x.x + g.y * x.y + g.z * x.z + g.w * x.w;
+      }
+    }
+  } else {
+    for (int e = 0; e < d; ++e) {
+      const float g = gq[e];
+      VA_OUTLOOK_UNROLL
+      for (int t = 0; t < K2; ++t) dA[t] += g * vw[t * ld + e];
+    }
+  }
+}
+
 template <int K, int S>
 __global__ void __launch_bounds__(kOutlookMaxThreads, 3)
     outlookFusedBackwardKernel(const float* __restrict__ v, const float* __restrict__ L,
@@ -576,28 +604,7 @@ __global__ void __launch_bounds__(kOutlookMaxThreads, 3)
         for (int t = 0; t < K2; ++t) dA[t] = 0.0f;
         const float* gq = Gs + ((cl * HB + ml) * K2 + q) * ld;
         const float* vw = Vs + (cl * HB + ml) * K2 * ld;
-        if (ld % 4 == 0) {
-          // float4 reads; rows of a quarter warp in distinct bank groups (ld/4 odd)
-          const float4* g4 = reinterpret_cast<const float4*>(gq);
-          const float4* v4 = reinterpret_cast<const float4*>(vw);
-          VA_OUTLOOK_CHECK_ALIGN16(g4);
-          VA_OUTLOOK_CHECK_ALIGN16(v4);
-          const int ld4 = ld / 4;
-          for (int e4 = 0; e4 < d / 4; ++e4) {
-            const float4 gg = g4[e4];
-            VA_OUTLOOK_UNROLL
-            for (int t = 0; t < K2; ++t) {
-              const float4 x = v4[t * ld4 + e4];
-              dA[t] += gg.x * x.x + gg.y * x.y + gg.z * x.z + gg.w * x.w;
-            }
-          }
-        } else {
-          for (int e = 0; e < d; ++e) {
-            const float gg = gq[e];
-            VA_OUTLOOK_UNROLL
-            for (int t = 0; t < K2; ++t) dA[t] += gg * vw[t * ld + e];
-          }
-        }
+        outlookRowDots<K2>(gq, vw, ld, d, dA);
         // the A row after the dA loop (fewer live registers there)
         const float* row = L + wh * (K2 * K2) + q * K2;
         const float* ls = Ls + (((cl * HB + ml) * NW2 + NW2 - 1) * K2 + q) * 2;
@@ -791,29 +798,7 @@ __global__ void __launch_bounds__(kOutlookMaxThreads)
       for (int t = 0; t < K2; ++t) dA[t] = 0.0f;
       const float* gq = Gs + row * ld;
       const float* vw = Vs + whl * K2 * ld;
-      if (ld % 4 == 0) {
-        // float4 reads: the 8 rows of a quarter warp fall in distinct bank groups (ld/4 odd),
-        // and the rows of one window-head's Vw are broadcast to its K2 threads.
-        const float4* g4 = reinterpret_cast<const float4*>(gq);
-        const float4* v4 = reinterpret_cast<const float4*>(vw);
-        VA_OUTLOOK_CHECK_ALIGN16(g4);
-        VA_OUTLOOK_CHECK_ALIGN16(v4);
-        const int ld4 = ld / 4;
-        for (int e4 = 0; e4 < d / 4; ++e4) {
-          const float4 g = g4[e4];
-          VA_OUTLOOK_UNROLL
-          for (int t = 0; t < K2; ++t) {
-            const float4 x = v4[t * ld4 + e4];
-            dA[t] += g.x * x.x + g.y * x.y + g.z * x.z + g.w * x.w;
-          }
-        }
-      } else {
-        for (int e = 0; e < d; ++e) {
-          const float g = gq[e];
-          VA_OUTLOOK_UNROLL
-          for (int t = 0; t < K2; ++t) dA[t] += g * vw[t * ld + e];
-        }
-      }
+      outlookRowDots<K2>(gq, vw, ld, d, dA);
       float rs = 0.0f;
       VA_OUTLOOK_UNROLL
       for (int t = 0; t < K2; ++t) rs += A[t] * dA[t];

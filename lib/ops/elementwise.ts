@@ -1,10 +1,9 @@
 // Elementwise ops with leading-dimension broadcasting: add, sub, mul, scale, biasAdd — forward and
 // backward. Broadcasting: the smaller operand's shape (leading 1s ignored) must equal the trailing
 // dimensions of the larger one; it is repeated over the leading dimensions.
-import { argError } from '../errors';
+import { argError, check } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { check } from '../errors';
 import { alloc, fmt, prod, sameDevice, shapeEq, tensorArg } from './common';
 import { zeroFill } from './strided';
 
