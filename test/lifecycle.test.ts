@@ -11,8 +11,8 @@ const devices: va.Device[] = ['cpu', 'emu', ...(va.info().cuda.available ? (['cu
 
 describe.each(devices)('execution model on %s', (device) => {
   test('ops enqueue and return before the device has finished', async () => {
-    const n = device === 'emu' ? 64 : 384;
-    const reps = device === 'emu' ? 4 : 40;
+    const n = device === 'emu' ? 128 : 384;
+    const reps = device === 'emu' ? 8 : 40;
     const a = va.randn([n, n], { seed: 1, device });
     await va.synchronize(device);
     expect(va.pendingOps(device)).toBe(0);

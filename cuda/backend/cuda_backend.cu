@@ -296,23 +296,11 @@ class CudaBackend final : public va::Backend {
     return finish("layerNorm", launchLayerNorm(ctx_, p));
   }
   va::Status layerNormBackward(const va::LayerNormBackwardParams& p) override {
-    void* ws = nullptr;
-    va::Status st = alloc(layerNormBackwardWorkspace(p), &ws);
-    if (!st.ok()) return va::Status::Error("layerNormBackward: " + st.message());
-    cudaError_t err = launchLayerNormBackward(ctx_, p, ws);
-    free(ws);  // stream-ordered: only later work can reuse it
-    return finish("layerNormBackward", err);
+    return withWorkspace("layerNormBackward", layerNormBackwardWorkspace(p),
+                         [&](void* ws) { return launchLayerNormBackward(ctx_, p, ws); });
   }
   va::Status reduce(const va::ReduceParams& p) override {
-    const size_t wsBytes = reduceWorkspace(p);
-    void* ws = nullptr;
-    if (wsBytes > 0) {
-      va::Status st = alloc(wsBytes, &ws);
-      if (!st.ok()) return va::Status::Error("reduce: " + st.message());
-    }
-    cudaError_t err = launchReduce(ctx_, p, ws);
-    if (ws) free(ws);  // stream-ordered: only later work can reuse it
-    return finish("reduce", err);
+    return withWorkspace("reduce", reduceWorkspace(p), [&](void* ws) { return launchReduce(ctx_, p, ws); });
   }
   va::Status copy(const va::CopyParams& p) override { return finish("copy", launchCopy(ctx_, p)); }
   va::Status fill(const va::FillParams& p) override { return finish("fill", launchFill(ctx_, p)); }
@@ -330,15 +318,8 @@ class CudaBackend final : public va::Backend {
     return finish("outlookAttention", launchOutlook(ctx_, p));
   }
   va::Status outlookAttentionBackward(const va::OutlookBackwardParams& p) override {
-    const size_t wsBytes = outlookBackwardWorkspace(p);
-    void* ws = nullptr;
-    if (wsBytes > 0) {
-      va::Status st = alloc(wsBytes, &ws);
-      if (!st.ok()) return va::Status::Error("outlookAttentionBackward: " + st.message());
-    }
-    cudaError_t err = launchOutlookBackward(ctx_, p, ws);
-    if (ws) free(ws);  // stream-ordered: only later work can reuse it
-    return finish("outlookAttentionBackward", err);
+    return withWorkspace("outlookAttentionBackward", outlookBackwardWorkspace(p),
+                         [&](void* ws) { return launchOutlookBackward(ctx_, p, ws); });
   }
 
   va::Status injectFaultForTesting();
@@ -394,6 +375,20 @@ class CudaBackend final : public va::Backend {
     void* hostDst = nullptr;
     size_t bytes = 0;
   };
+
+  // Runs a launcher that needs `bytes` of device scratch (none when 0). The scratch is freed right
+  // after the launch: frees are stream-ordered, so only later work can reuse it.
+  template <typename Launch>
+  va::Status withWorkspace(const char* op, size_t bytes, Launch&& launch) {
+    void* ws = nullptr;
+    if (bytes > 0) {
+      va::Status st = alloc(bytes, &ws);
+      if (!st.ok()) return va::Status::Error(std::string(op) + ": " + st.message());
+    }
+    cudaError_t err = launch(ws);
+    if (ws) free(ws);
+    return finish(op, err);
+  }
 
   // Records an event after the op's work and hands it to the completion thread.
   va::Status finish(const char* op, cudaError_t launchErr) {
@@ -474,6 +469,14 @@ class CudaBackend final : public va::Backend {
       }
       if (st.ok() && e.hostDst && e.pinned.ptr) std::memcpy(e.hostDst, e.pinned.ptr, e.bytes);
       putPinned(e.pinned);
+      // The entry counts as completed BEFORE its callback runs, so whoever the callback wakes (a
+      // resolved synchronize() Promise) sees pending() == 0 once everything before it is done.
+      {
+        std::lock_guard<std::mutex> lk(qMu_);
+        if (e.keepResult) markerResults_[e.seq] = st;
+        completed_ = e.seq;
+      }
+      progressCv_.notify_all();
       if (e.done) {
         try {
           e.done(st);
@@ -481,12 +484,6 @@ class CudaBackend final : public va::Backend {
           // a callback must not take the completion thread down
         }
       }
-      {
-        std::lock_guard<std::mutex> lk(qMu_);
-        if (e.keepResult) markerResults_[e.seq] = st;
-        completed_ = e.seq;
-      }
-      progressCv_.notify_all();
     }
   }
 
