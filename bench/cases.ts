@@ -14,8 +14,11 @@
 //     padding 1, stride 2 (logits [8,14,14,6,9,9]); compulsory bytes: fwd v + logits + out, bwd
 //     v + logits + dOut + dV + dLogits (fwdbwd counts both calls). PyTorch: the eager formulation
 //     (unfold → softmax → matmul → fold, autograd for the backward).
+//   halo.fwd / halo.fwdbwd: HaloNet halo attention core (bench/halo.ts) at the halonet50ts stage-3
+//     shape; FLOPs against the FMA peak; PyTorch: timm's unfold formulation, autograd for the backward.
 import * as va from '../lib';
 import { BenchDef, BenchInstance } from './harness';
+import { HALO_S3, HALO_S3_GPU, haloBench } from './halo';
 import {
   CheckReport, checkGemm, checkLayerNorm, checkLayerNormBackward, checkSoftmax, checkSoftmaxBackward, compare, merge, sampleIndices,
 } from './reference';
@@ -365,6 +368,8 @@ export function allBenches(device: va.Device = 'cpu'): BenchDef[] {
     layerNormBench(true, ROWS, COLS),
     outlookBench(false, device === 'cuda' ? OUTLOOK_D1_GPU : OUTLOOK_D1),
     outlookBench(true, device === 'cuda' ? OUTLOOK_D1_GPU : OUTLOOK_D1),
+    haloBench(false, device === 'cuda' ? HALO_S3_GPU : HALO_S3),
+    haloBench(true, device === 'cuda' ? HALO_S3_GPU : HALO_S3),
   ];
 }
 

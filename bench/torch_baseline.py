@@ -14,7 +14,10 @@ gemm.total (forward + both gradients), softmax.fwd, softmax.bwd (the softmax gra
 autograd runs, from the saved output), layerNorm.fwd, layerNorm.bwd (native_layer_norm_backward
 from the saved mean/rstd: dX, dGamma, dBeta), outlook.fwd and outlook.fwdbwd (VOLO outlook attention
 core, timm's eager formulation: unfold → scale·logits → softmax → matmul → fold; fwdbwd adds the
-autograd backward for dV and dLogits; dims [B, H, W, C, heads, k, pad, stride]).
+autograd backward for dV and dLogits; dims [B, H, W, C, heads, k, pad, stride]), halo.fwd and
+halo.fwdbwd (HaloNet halo attention core, timm's unfold formulation: blocked queries, zero-padded and
+unfolded key/value windows, rel→abs relative logits per axis, softmax, matmul; fwdbwd adds the
+autograd backward for q, k, v and both tables; dims [B, H, W, heads, dk, dv, block, halo, stride]).
 """
 import argparse
 import json
@@ -83,6 +86,71 @@ def make_case(name, dims, dev):
             return lambda: torch.ops.aten.native_layer_norm_backward(dy, x, [C], mean, rstd, gamma, beta, mask)
     elif name.startswith("outlook."):
         return outlook_case(name, dims, randn)
+    elif name.startswith("halo."):
+        return halo_case(name, dims, randn)
+    raise ValueError("unknown benchmark " + name)
+
+
+def rel_to_abs_1d(q, rel, win):
+    """Relative logits along the last query axis in the unfold formulation: x = q·relᵀ over the 2·win−1
+    table rows, then the rel→abs padding trick (pad each row with one zero, flatten, pad by
+    2·win−1−b_q, view as (b_q+1)×(2·win−1), keep rows :b_q and columns win−1:) so that entry
+    (qx, kx) holds q·rel[kx − qx + win − 1]. q [N, a, b_q, d] → [N, a, b_q, win]."""
+    import torch.nn.functional as F
+
+    N, a, bq, _ = q.shape
+    rows = rel.shape[0]
+    x = (q @ rel.t()).reshape(N * a, bq, rows)
+    x = F.pad(x, [0, 1]).flatten(1)
+    x = F.pad(x, [0, rows - bq]).reshape(N * a, bq + 1, rows)
+    return x[:, :bq, win - 1:].reshape(N, a, bq, win)
+
+
+def halo_case(name, dims, randn):
+    """HaloNet halo attention core as timm's HaloAttn.forward computes it (after the q and kv
+    projections): queries blocked, keys/values zero-padded by the halo and unfolded into win×win
+    windows, relative logits through the rel→abs trick per axis, softmax over the window, weighted sum.
+    Inputs in visattn's layouts: q [B,Hq,Wq,M,dk], k [B,H,W,M,dk], v [B,H,W,M,dv], tables [2win−1,dk]."""
+    import torch.nn.functional as F
+
+    B, H, W, M, dk, dv, b, h, s = dims
+    bq, win = b // s, b + 2 * h
+    nh, nw = H // b, W // b
+    scale = dk ** -0.5
+    q0, k0, v0 = randn(B, H // s, W // s, M, dk), randn(B, H, W, M, dk), randn(B, H, W, M, dv)
+    rh0, rw0 = randn(2 * win - 1, dk, std=dk ** -0.5), randn(2 * win - 1, dk, std=dk ** -0.5)
+    dout = randn(B, H // s, W // s, M, dv)
+
+    def windows(t, d):
+        # [B,H,W,M,d] → channels-first, pad by the halo, unfold → [B·M, nb, win², d]
+        t = t.permute(0, 3, 4, 1, 2).reshape(B, M * d, H, W)
+        t = F.pad(t, [h, h, h, h]).unfold(2, win, b).unfold(3, win, b)
+        return t.reshape(B * M, d, nh * nw, win * win).permute(0, 2, 3, 1)
+
+    def forward(q, k, v, rel_h, rel_w):
+        qb = q.reshape(B, nh, bq, nw, bq, M, dk).permute(0, 5, 1, 3, 2, 4, 6).reshape(B * M * nh * nw, bq, bq, dk)
+        kw, vw = windows(k, dk), windows(v, dv)
+        # width: [N, qy, qx, kx] broadcast over ky; height: the same on the transposed query block
+        lw = rel_to_abs_1d(qb, rel_w, win).reshape(-1, bq, bq, 1, win)
+        lh = rel_to_abs_1d(qb.transpose(1, 2), rel_h, win).transpose(1, 2).reshape(-1, bq, bq, win, 1)
+        rel = (lw + lh).reshape(B * M, nh * nw, bq * bq, win * win)
+        attn = (qb.reshape(B * M, nh * nw, bq * bq, dk) @ kw.transpose(-1, -2)) * scale + rel
+        out = attn.softmax(dim=-1) @ vw  # [B·M, nb, bq², dv]
+        out = out.reshape(B, M, nh, nw, bq, bq, dv).permute(0, 2, 4, 3, 5, 1, 6)
+        return out.reshape(B, H // s, W // s, M, dv)
+
+    if name == "halo.fwd":
+        return lambda: forward(q0, k0, v0, rh0, rw0)
+    if name == "halo.fwdbwd":
+        leaves = [t.detach().clone().requires_grad_(True) for t in (q0, k0, v0, rh0, rw0)]
+
+        def fwdbwd():
+            with torch.enable_grad():
+                out = forward(*leaves)
+                grads = torch.autograd.grad(out, leaves, dout)
+            return (out.detach(),) + tuple(grads)
+
+        return fwdbwd
     raise ValueError("unknown benchmark " + name)
 
 

@@ -108,6 +108,16 @@ export interface NativeAddon {
     v: S, logits: S, dOut: S, dV: S, dLogits: S, B: number, H: number, W: number, C: number, h: number, w: number,
     heads: number, kernel: number, pad: number, stride: number, scale: number,
   ): NativeResult;
+  haloAttention(
+    q: S, k: S, v: S, relH: S, relW: S, out: S, lse: S, B: number, H: number, W: number,
+    heads: number, dk: number, dv: number, block: number, halo: number, stride: number,
+    scale: number, scalePosEmbed: boolean,
+  ): NativeResult;
+  haloAttentionBackward(
+    q: S, k: S, v: S, relH: S, relW: S, out: S, lse: S, dOut: S, dQ: S, dK: S, dV: S, dRelH: S, dRelW: S,
+    B: number, H: number, W: number, heads: number, dk: number, dv: number, block: number, halo: number,
+    stride: number, scale: number, scalePosEmbed: boolean,
+  ): NativeResult;
 }
 
 export function packageRoot(): string {

@@ -321,6 +321,13 @@ class CudaBackend final : public va::Backend {
     return withWorkspace("outlookAttentionBackward", outlookBackwardWorkspace(p),
                          [&](void* ws) { return launchOutlookBackward(ctx_, p, ws); });
   }
+  va::Status haloAttention(const va::HaloParams& p) override {
+    return finish("haloAttention", launchHalo(ctx_, p));
+  }
+  va::Status haloAttentionBackward(const va::HaloBackwardParams& p) override {
+    return withWorkspace("haloAttentionBackward", haloBackwardWorkspace(p),
+                         [&](void* ws) { return launchHaloBackward(ctx_, p, ws); });
+  }
 
   va::Status injectFaultForTesting();
   va::Status injectFault() override { return injectFaultForTesting(); }

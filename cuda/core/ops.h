@@ -65,5 +65,9 @@ cudaError_t launchOutlook(const LaunchCtx& ctx, const va::OutlookParams& p);
 // Bytes of device scratch launchOutlookBackward needs (a function of the shape only).
 size_t outlookBackwardWorkspace(const va::OutlookBackwardParams& p);
 cudaError_t launchOutlookBackward(const LaunchCtx& ctx, const va::OutlookBackwardParams& p, void* workspace);
+cudaError_t launchHalo(const LaunchCtx& ctx, const va::HaloParams& p);
+// Bytes of device scratch launchHaloBackward needs (a function of the shape only).
+size_t haloBackwardWorkspace(const va::HaloBackwardParams& p);
+cudaError_t launchHaloBackward(const LaunchCtx& ctx, const va::HaloBackwardParams& p, void* workspace);
 
 VA_CUDA_NAMESPACE_END

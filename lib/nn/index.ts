@@ -11,3 +11,5 @@ export type { MlpOptions } from './mlp';
 export { Sequential } from './containers';
 export { OutlookAttention, Outlooker } from './outlook';
 export type { OutlookAttentionModuleOptions, OutlookerOptions } from './outlook';
+export { HaloAttention, HaloPosEmbed } from './halo';
+export type { HaloAttentionModuleOptions } from './halo';

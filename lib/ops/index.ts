@@ -8,3 +8,4 @@ export * from './reduce';
 export * from './shape';
 export * from './pool';
 export * from './outlook';
+export * from './halo';

@@ -391,6 +391,52 @@ Napi::Value Outlook(const Napi::CallbackInfo& info) {
   return a.finish([&](Backend& b) { return b.outlookAttention(p); });
 }
 
+// haloAttention(q, k, v, relH, relW, out, lse, B, H, W, heads, dk, dv, block, halo, stride, scale, scalePosEmbed)
+// haloAttentionBackward(q, k, v, relH, relW, out, lse, dOut, dQ, dK, dV, dRelH, dRelW,
+//                       B, H, W, heads, dk, dv, block, halo, stride, scale, scalePosEmbed)
+template <bool kBackward>
+Napi::Value Halo(const Napi::CallbackInfo& info) {
+  Args a(info, kBackward ? "haloAttentionBackward" : "haloAttention");
+  const float* in[8] = {};
+  const int nIn = kBackward ? 8 : 5;
+  for (int i = 0; i < nIn; ++i) in[i] = static_cast<const float*>(a.ptr());
+  float* o[5] = {};
+  const int nOut = kBackward ? 5 : 2;
+  for (int i = 0; i < nOut; ++i) o[i] = static_cast<float*>(a.ptr());
+  int64_t B = a.i64(), H = a.i64(), W = a.i64();
+  int32_t heads = a.i32(), dk = a.i32(), dv = a.i32(), block = a.i32(), halo = a.i32(), stride = a.i32();
+  float scale = a.f32();
+  bool scalePosEmbed = a.flag();
+  a.positive(B, "B");
+  a.positive(H, "H");
+  a.positive(W, "W");
+  a.positive(heads, "heads");
+  a.positive(dk, "dk");
+  a.positive(dv, "dv");
+  a.positive(block, "block");
+  if (halo < 0 || stride < 1 || stride > 2 || (stride == 2 && block % 2 != 0)) a.need(0, -1);
+  if (block > 0 && (H % block != 0 || W % block != 0)) a.need(0, -1);
+  const int64_t s = stride > 0 ? stride : 1;
+  const int64_t rows = mul({B, H / s, W / s, heads});
+  const int64_t qN = mul({rows, dk}), kN = mul({B, H, W, heads, dk}), vN = mul({B, H, W, heads, dv});
+  const int64_t win = static_cast<int64_t>(block) + 2 * static_cast<int64_t>(halo);
+  const int64_t relN = win > 0 ? mul({2 * win - 1, dk}) : -1;
+  const int64_t outN = mul({rows, dv});
+  const int64_t sizes[8] = {qN, kN, vN, relN, relN, outN, rows, outN};
+  for (int i = 0; i < 7; ++i) a.need(i, sizes[i]);
+  if (kBackward) {
+    a.need(7, outN);
+    const int64_t gsz[5] = {qN, kN, vN, relN, relN};
+    for (int i = 0; i < 5; ++i) a.need(8 + i, gsz[i]);
+    HaloBackwardParams p{in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], o[0], o[1], o[2], o[3], o[4],
+                         B, H, W, heads, dk, dv, block, halo, stride, scale, scalePosEmbed};
+    return a.finish([&](Backend& b) { return b.haloAttentionBackward(p); });
+  }
+  HaloParams p{in[0], in[1], in[2], in[3], in[4], o[0], o[1], B, H, W, heads, dk, dv, block, halo, stride,
+               scale, scalePosEmbed};
+  return a.finish([&](Backend& b) { return b.haloAttention(p); });
+}
+
 // Exceptions never escape through N-API (they would terminate the process): they become error strings.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value Guarded(const Napi::CallbackInfo& info) {
@@ -423,6 +469,8 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   exports.Set("random", Napi::Function::New(env, Guarded<Random>, "random"));
   exports.Set("outlookAttention", Napi::Function::New(env, Guarded<Outlook<false>>, "outlookAttention"));
   exports.Set("outlookAttentionBackward", Napi::Function::New(env, Guarded<Outlook<true>>, "outlookAttentionBackward"));
+  exports.Set("haloAttention", Napi::Function::New(env, Guarded<Halo<false>>, "haloAttention"));
+  exports.Set("haloAttentionBackward", Napi::Function::New(env, Guarded<Halo<true>>, "haloAttentionBackward"));
 }
 
 }  // namespace binding

@@ -27,6 +27,8 @@ void random(const RandomParams& p, ThreadPool& pool);
 // Fused attention operators (native/cpu/outlook.cpp, ...).
 void outlookAttention(const OutlookParams& p, ThreadPool& pool);
 void outlookAttentionBackward(const OutlookBackwardParams& p, ThreadPool& pool);
+void haloAttention(const HaloParams& p, ThreadPool& pool);
+void haloAttentionBackward(const HaloBackwardParams& p, ThreadPool& pool);
 
 // The instruction set the GEMM uses: "avx512" | "avx2" | "scalar" — the best this CPU supports,
 // lowered (never raised) by the environment variable VISATTN_ISA=avx2|scalar. Read once.

@@ -4,19 +4,23 @@
 // machine lacks AVX-512), checks that results do not depend on the thread count, and times the GEMM.
 //
 // Build (by hand; the addon's CMake excludes test_*.cpp). From the repository root, B=/tmp/cpu_build:
-//   F="g++ -std=c++17 -O2 -Inative/include -Inative"; A512="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2"
-//   $F $A512 -c native/cpu/gemm_avx512.cpp -o $B/gemm_avx512.o   (likewise math_avx512.cpp, outlook_avx512.cpp)
-//   $F -mavx2 -mfma -c native/cpu/gemm_avx2.cpp -o $B/gemm_avx2.o (likewise math_avx2.cpp, outlook_avx2.cpp)
+//   F="g++ -std=gnu++17 -O2 -Inative/include -Inative"; A512="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2"
+//   $F $A512 -c native/cpu/gemm_avx512.cpp -o $B/gemm_avx512.o   (likewise math_, outlook_, halo_avx512.cpp)
+//   $F -mavx2 -mfma -c native/cpu/gemm_avx2.cpp -o $B/gemm_avx2.o (likewise math_, outlook_, halo_avx2.cpp)
 //   $F -Wno-psabi -DVA_GEMM_AVX512_EMULATE -c native/cpu/gemm_avx512.cpp -o $B/emu_gemm_avx512.o
 //   $F -Wno-psabi -DVA_MATH_AVX512_EMULATE -c native/cpu/math_avx512.cpp -o $B/emu_math_avx512.o
-//   $F -c each of native/cpu/{gemm,gemm_scalar,math_scalar,isa,elementwise,rows,outlook}.cpp and
+//   $F -c each of native/cpu/{gemm,gemm_scalar,math_scalar,isa,elementwise,rows,outlook,halo}.cpp and
 //         native/runtime/thread_pool.cpp
 //   $F -DVA_TEST_HAVE_AVX512_EMULATED -c native/cpu/test_cpu_kernels.cpp, then link all with -lpthread.
 // The two emulated objects let a machine without AVX-512 check the AVX-512 path's logic (the same
-// source with plain vectors); on an AVX-512 machine the real path runs as well. The outlook kernels'
-// 16-lane logic is compiled into this driver itself (outlook_kernel.inc) for the same purpose.
-// Usage: test_cpu_kernels [--no-bench] [--bench-only] [--size N] [--reps R] [--outlook-bench]
+// source with plain vectors); on an AVX-512 machine the real path runs as well. The outlook and halo
+// kernels' 16-lane logic is compiled into this driver itself (outlook_kernel.inc, halo_kernel.inc) for
+// the same purpose.
+// Usage: test_cpu_kernels [--no-bench] [--bench-only] [--size N] [--reps R] [--outlook-bench] [--halo-bench]
+//                         [--verbose]
 //   --outlook-bench: only time the outlook kernels (VOLO-D1 stage 1, B = 8) per ISA, 1 and 2 threads.
+//   --halo-bench: only time the halo kernels (halonet50ts stage 3, B = 8) per ISA, 1 and 2 threads.
+//   --verbose: print the halo cases' max relative errors.
 // Exit status 0 iff every check passed.
 #include <algorithm>
 #include <chrono>
@@ -31,6 +35,7 @@
 #include "cpu/cpu_kernels.h"
 #include "cpu/gemm_internal.h"
 #include "cpu/math_internal.h"
+#include "cpu/halo_internal.h"
 #include "cpu/outlook_internal.h"
 #include "visattn/philox.h"
 
@@ -39,6 +44,10 @@
 #define VA_OL_LANES 16
 #include "cpu/outlook_kernel.inc"
 #undef VA_OL_LANES
+// Likewise the halo kernels' 16-lane logic (kHlTable, internal).
+#define VA_HL_LANES 16
+#include "cpu/halo_kernel.inc"
+#undef VA_HL_LANES
 
 #ifdef VA_TEST_HAVE_AVX512_EMULATED
 namespace va { namespace cpu { namespace gemm { const KernelInfo& kernelAvx512Emulated(); } } }
@@ -571,6 +580,183 @@ static void testOutlook(const cpu::outlook::OutlookKernels* ki = nullptr) {
   }
 }
 
+// ------------------------------------------------------------------- HaloNet halo attention
+struct HaloCase {
+  int64_t B, H, W;
+  int heads, dk, dv, block, halo, stride;
+  bool spe;            // scalePosEmbed
+  float inScale = 1;   // input magnitude (larger: sharper softmax)
+};
+
+// Naive double reference of visattn/params.h HaloParams / HaloBackwardParams (test/oracle/halo.ts).
+static void haloRef(const HaloCase& c, float scale, const std::vector<float>& q, const std::vector<float>& k,
+                    const std::vector<float>& v, const std::vector<float>& rH, const std::vector<float>& rW,
+                    const std::vector<float>& g, std::vector<double>& out, std::vector<double>& lse,
+                    std::vector<double>& dQ, std::vector<double>& dK, std::vector<double>& dV,
+                    std::vector<double>& dRH, std::vector<double>& dRW) {
+  const int64_t b = c.block, hh = c.halo, win = b + 2 * hh, W2 = win * win, bq = b / c.stride;
+  const int64_t Hq = c.H / c.stride, Wq = c.W / c.stride, M = c.heads, dk = c.dk, dv = c.dv;
+  const double rs = c.spe ? scale : 1.0;
+  out.assign(q.size() / dk * dv, 0.0); lse.assign(q.size() / dk, 0.0);
+  dQ.assign(q.size(), 0.0); dK.assign(k.size(), 0.0); dV.assign(v.size(), 0.0);
+  dRH.assign(rH.size(), 0.0); dRW.assign(rW.size(), 0.0);
+  std::vector<double> S(W2), A(W2), dA(W2);
+  std::vector<int64_t> kv(W2), rowH(W2), rowW(W2);
+  for (int64_t n = 0; n < c.B; ++n)
+    for (int64_t I = 0; I < c.H / b; ++I)
+      for (int64_t J = 0; J < c.W / b; ++J)
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t qy = 0; qy < bq; ++qy)
+            for (int64_t qx = 0; qx < bq; ++qx) {
+              const int64_t qrow = ((n * Hq + I * bq + qy) * Wq + J * bq + qx) * M + m;
+              const float* qi = &q[qrow * dk];
+              for (int64_t ky = 0; ky < win; ++ky)
+                for (int64_t kx = 0; kx < win; ++kx) {
+                  const int64_t j = ky * win + kx, y = I * b - hh + ky, x = J * b - hh + kx;
+                  kv[j] = (y >= 0 && y < c.H && x >= 0 && x < c.W) ? ((n * c.H + y) * c.W + x) * M + m : -1;
+                  rowH[j] = ky - qy + win - 1;
+                  rowW[j] = kx - qx + win - 1;
+                  double qk = 0, r = 0;
+                  if (kv[j] >= 0)
+                    for (int64_t e = 0; e < dk; ++e) qk += double(qi[e]) * k[kv[j] * dk + e];
+                  for (int64_t e = 0; e < dk; ++e)
+                    r += double(qi[e]) * rW[rowW[j] * dk + e] + double(qi[e]) * rH[rowH[j] * dk + e];
+                  S[j] = c.spe ? scale * (qk + r) : scale * qk + r;
+                }
+              double mx = -1e300, sum = 0;
+              for (int64_t j = 0; j < W2; ++j) mx = std::max(mx, S[j]);
+              for (int64_t j = 0; j < W2; ++j) sum += A[j] = std::exp(S[j] - mx);
+              for (int64_t j = 0; j < W2; ++j) A[j] /= sum;
+              lse[qrow] = mx + std::log(sum);
+              const float* gi = &g[qrow * dv];
+              double rowDot = 0;
+              for (int64_t j = 0; j < W2; ++j) {
+                dA[j] = 0;
+                if (kv[j] >= 0)
+                  for (int64_t e = 0; e < dv; ++e) {
+                    out[qrow * dv + e] += A[j] * v[kv[j] * dv + e];
+                    dV[kv[j] * dv + e] += A[j] * gi[e];
+                    dA[j] += double(gi[e]) * v[kv[j] * dv + e];
+                  }
+                rowDot += A[j] * dA[j];
+              }
+              for (int64_t j = 0; j < W2; ++j) {
+                const double dS = A[j] * (dA[j] - rowDot), dQK = scale * dS, dR = rs * dS;
+                for (int64_t e = 0; e < dk; ++e) {
+                  dQ[qrow * dk + e] += dR * (double(rW[rowW[j] * dk + e]) + rH[rowH[j] * dk + e]);
+                  dRW[rowW[j] * dk + e] += dR * qi[e];
+                  dRH[rowH[j] * dk + e] += dR * qi[e];
+                }
+                if (kv[j] >= 0)
+                  for (int64_t e = 0; e < dk; ++e) {
+                    dQ[qrow * dk + e] += dQK * k[kv[j] * dk + e];
+                    dK[kv[j] * dk + e] += dQK * qi[e];
+                  }
+              }
+            }
+}
+
+static bool g_verbose = false;
+
+// max |got − ref| / max(1e-6, max |ref|), inf when got has a non-finite value
+static double relErr(const std::vector<float>& got, const std::vector<double>& ref) {
+  double mx = 0, err = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    mx = std::max(mx, std::fabs(ref[i]));
+    if (!std::isfinite(got[i])) return INFINITY;
+    err = std::max(err, std::fabs(got[i] - ref[i]));
+  }
+  return err / std::max(mx, 1e-6);
+}
+
+static void testHalo(const char* label, const cpu::halo::HaloKernels* ki = nullptr) {
+  const HaloCase cases[] = {
+      {2, 16, 16, 2, 32, 32, 8, 3, 1, false},     // several blocks (2×2), the benchmark's geometry
+      {1, 24, 24, 1, 8, 8, 8, 3, 1, false},       // 3×3 blocks: an interior window wholly in the map
+      {2, 8, 8, 2, 16, 16, 8, 2, 1, false},       // one all-border block, b = H = W
+      {2, 8, 12, 2, 8, 8, 4, 2, 2, false},        // stride 2, non-square
+      {1, 16, 8, 1, 8, 8, 8, 3, 2, true},         // stride 2 with b = 8 (b_q = 4), one head, batch 1
+      {1, 6, 9, 1, 5, 7, 3, 1, 1, true},          // odd block, dk = 5, dv = 7, one head, batch 1
+      {1, 8, 8, 3, 4, 4, 4, 0, 1, false},         // halo 0
+      {1, 6, 6, 2, 3, 9, 2, 3, 1, true},          // halo > block
+      {2, 12, 8, 2, 12, 20, 4, 4, 2, true},       // stride 2, halo = block
+      {1, 12, 12, 2, 4, 4, 2, 5, 1, false},       // halo ≫ block (window 12 over a 12×12 map)
+      {1, 10, 10, 2, 17, 9, 5, 2, 1, false},      // odd block 5, dk 17 (tails of every lane width)
+      {3, 7, 14, 2, 6, 6, 7, 2, 1, true},         // b = 7, one block row, two block columns
+      {1, 4, 4, 1, 1, 1, 1, 1, 1, false},         // block 1, dk = dv = 1
+      {1, 2, 2, 1, 2, 3, 2, 0, 2, false},         // b_q = 1, halo 0
+      {1, 16, 16, 2, 32, 24, 8, 3, 1, false, 4.0f},  // sharp softmax (large logits)
+      {1, 16, 16, 2, 32, 32, 8, 3, 1, true, 4.0f},   // … with scalePosEmbed
+      {3, 8, 8, 6, 4, 4, 2, 1, 1, false},         // 72 backward tasks: chunks of several tasks
+      {1, 32, 32, 1, 8, 8, 8, 2, 2, true},        // stride 2 with interior blocks
+  };
+  uint64_t seed = 12000;
+  for (const auto& c : cases) {
+    const int64_t win = int64_t(c.block) + 2 * c.halo, Hq = c.H / c.stride, Wq = c.W / c.stride;
+    const float scale = 1.0f / std::sqrt(float(c.dk));
+    auto q = randVec(c.B * Hq * Wq * c.heads * c.dk, seed += 11, c.inScale);
+    auto k = randVec(c.B * c.H * c.W * c.heads * c.dk, seed + 1, c.inScale);
+    auto v = randVec(c.B * c.H * c.W * c.heads * c.dv, seed + 2);
+    auto rH = randVec((2 * win - 1) * c.dk, seed + 3, c.inScale);
+    auto rW = randVec((2 * win - 1) * c.dk, seed + 4, c.inScale);
+    auto g = randVec(c.B * Hq * Wq * c.heads * c.dv, seed + 5);
+    std::vector<double> rOut, rLse, rdQ, rdK, rdV, rdRH, rdRW;
+    haloRef(c, scale, q, k, v, rH, rW, g, rOut, rLse, rdQ, rdK, rdV, rdRH, rdRW);
+    char tag[200];
+    std::snprintf(tag, sizeof tag, "halo B%lld %lldx%lld M%d dk%d dv%d b%d h%d s%d spe%d x%g", (long long)c.B,
+                  (long long)c.H, (long long)c.W, c.heads, c.dk, c.dv, c.block, c.halo, c.stride, c.spe, c.inScale);
+    std::vector<float> r0[7];
+    for (int t = 0; t < 3; ++t) {
+      std::vector<float> out(rOut.size(), NAN), lse(rLse.size(), NAN), dQ(q.size(), NAN), dK(k.size(), NAN),
+          dV(v.size(), NAN), dRH(rH.size(), NAN), dRW(rW.size(), NAN);
+      HaloParams fp{q.data(), k.data(), v.data(), rH.data(), rW.data(), out.data(), lse.data(), c.B, c.H, c.W,
+                    c.heads, c.dk, c.dv, c.block, c.halo, c.stride, scale, c.spe};
+      if (ki) cpu::halo::forwardWith(*ki, fp, *g_pools[t]);
+      else cpu::haloAttention(fp, *g_pools[t]);
+      HaloBackwardParams bp{q.data(), k.data(), v.data(), rH.data(), rW.data(), out.data(), lse.data(), g.data(),
+                            dQ.data(), dK.data(), dV.data(), dRH.data(), dRW.data(), c.B, c.H, c.W, c.heads, c.dk,
+                            c.dv, c.block, c.halo, c.stride, scale, c.spe};
+      if (ki) cpu::halo::backwardWith(*ki, bp, *g_pools[t]);
+      else cpu::haloAttentionBackward(bp, *g_pools[t]);
+      std::vector<float>* got[7] = {&out, &lse, &dQ, &dK, &dV, &dRH, &dRW};
+      if (t == 0) {
+        const std::vector<double>* ref[7] = {&rOut, &rLse, &rdQ, &rdK, &rdV, &rdRH, &rdRW};
+        const char* names[7] = {"out", "lse", "dQ", "dK", "dV", "dRelH", "dRelW"};
+        const double tol[7] = {2e-5, 2e-6, 1e-4, 1e-4, 5e-5, 1e-4, 1e-4};
+        std::string line;
+        for (int o = 0; o < 7; ++o) {
+          const double e = relErr(*got[o], *ref[o]);
+          check(e <= tol[o], (std::string(tag) + " " + names[o]).c_str(), e, tol[o]);
+          char buf[48];
+          std::snprintf(buf, sizeof buf, " %s %.1e", names[o], e);
+          line += buf;
+          r0[o] = *got[o];
+        }
+        if (g_verbose) std::printf("  [%s] %s:%s\n", label, tag, line.c_str());
+      } else {
+        const char* names[7] = {"out", "lse", "dQ", "dK", "dV", "dRelH", "dRelW"};
+        for (int o = 0; o < 7; ++o)
+          sameBits(*got[o], r0[o],
+                   (std::string(tag) + " " + names[o] + " threads=" + std::to_string(kPoolSizes[t]) + " bit-identical").c_str());
+      }
+    }
+  }
+}
+
+// B == 0: nothing to compute, the table gradients are still overwritten with zeros.
+static void testHaloEmpty(const cpu::halo::HaloKernels* ki = nullptr) {
+  const int win = 4 + 2 * 1, dk = 5;
+  std::vector<float> dRH((2 * win - 1) * dk, NAN), dRW(dRH.size(), NAN), rel(dRH.size(), 1.0f);
+  float dummy = 0.0f;
+  HaloBackwardParams bp{&dummy, &dummy, &dummy, rel.data(), rel.data(), &dummy, &dummy, &dummy, &dummy, &dummy,
+                        &dummy, dRH.data(), dRW.data(), 0, 8, 8, 2, dk, 3, 4, 1, 1, 0.5f, false};
+  if (ki) cpu::halo::backwardWith(*ki, bp, *g_pools[1]);
+  else cpu::haloAttentionBackward(bp, *g_pools[1]);
+  bool ok = true;
+  for (size_t i = 0; i < dRH.size(); ++i) ok = ok && dRH[i] == 0.0f && dRW[i] == 0.0f;
+  check(ok, "halo B = 0: zero table gradients");
+}
+
 static void testThreadPool() {
   // nested parallelFor runs inline; exceptions propagate; every index is visited once
   for (int t = 0; t < 3; ++t) {
@@ -669,17 +855,88 @@ static void benchOutlook(const cpu::outlook::OutlookKernels& ki, int reps) {
   }
 }
 
+// halonet50ts stage-3 halo core (q/k/v [8,16,16,8,32], b = 8, h = 3, stride 1): fwd, bwd, fwd+bwd.
+static void benchHalo(const cpu::halo::HaloKernels& ki, int reps) {
+  const int64_t B = 8, H = 16, W = 16;
+  const int M = 8, dk = 32, dv = 32, b = 8, h = 3, win = b + 2 * h;
+  const float scale = 1.0f / std::sqrt(float(dk));
+  auto q = randVec(B * H * W * M * dk, 1), k = randVec(B * H * W * M * dk, 2), v = randVec(B * H * W * M * dv, 3);
+  auto rH = randVec((2 * win - 1) * dk, 4), rW = randVec((2 * win - 1) * dk, 5), g = randVec(B * H * W * M * dv, 6);
+  std::vector<float> out(g.size()), lse(B * H * W * M), dQ(q.size()), dK(k.size()), dV(v.size()), dRH(rH.size()),
+      dRW(rW.size());
+  HaloParams fp{q.data(), k.data(), v.data(), rH.data(), rW.data(), out.data(), lse.data(), B, H, W, M, dk, dv, b, h, 1,
+                scale, false};
+  HaloBackwardParams bp{q.data(), k.data(), v.data(), rH.data(), rW.data(), out.data(), lse.data(), g.data(),
+                        dQ.data(), dK.data(), dV.data(), dRH.data(), dRW.data(), B, H, W, M, dk, dv, b, h, 1, scale,
+                        false};
+  // Nominal FLOPs (spec §3.5: full win² window and full tables): fwd 2·(2·nb·b²·M·win²·d) + 4·nb·b²·M·(2win−1)·dk
+  // per image, bwd 2.5× fwd. Executed: the kernels skip the padding keys (zero keys / values) and use
+  // only the win + b − 1 table rows a block can reach.
+  const double nb = double(H / b) * (W / b), nq = double(b) * b;
+  const double fwdNom = B * (2 * (2 * nb * nq * M * win * win * dk) + 4 * nb * nq * M * (2 * win - 1) * dk);
+  const double bwdNom = 2.5 * fwdNom;
+  double fwdExe = 0, bwdExe = 0;
+  for (int64_t I = 0; I < H / b; ++I)
+    for (int64_t J = 0; J < W / b; ++J) {
+      auto span = [&](int64_t o, int64_t n) { return std::min<int64_t>(win, n - (o - h)) - std::max<int64_t>(0, h - o); };
+      const double nK = double(span(I * b, H)) * span(J * b, W), rows = 2.0 * (win + b - 1) + nK;
+      fwdExe += 2 * nq * rows * dk + 2 * nq * nK * dv;
+      bwdExe += 2 * nq * rows * dk + 2 * nK * nq * dv + 2 * nq * rows * dk + 2 * rows * nq * dk + 2 * nK * nq * dv;
+    }
+  fwdExe *= double(B) * M;
+  bwdExe *= double(B) * M;
+  for (int t = 0; t < 2; ++t) {
+    ThreadPool& P = *g_pools[t];
+    // wall median and minimum, and the median process CPU time per call (on a shared machine the
+    // minimum and CPU time / threads are the better estimates of the kernel's own cost)
+    struct Tm { double med, min, cpu; };
+    auto timeIt = [&](auto&& fn) {
+      for (int i = 0; i < 3; ++i) fn();
+      std::vector<double> ms, cpu;
+      for (int i = 0; i < reps; ++i) {
+        timespec a, b;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+        auto t0 = std::chrono::steady_clock::now();
+        fn();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+        cpu.push_back((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6);
+      }
+      std::sort(ms.begin(), ms.end());
+      std::sort(cpu.begin(), cpu.end());
+      return Tm{ms[ms.size() / 2], ms[0], cpu[cpu.size() / 2]};
+    };
+    const Tm f = timeIt([&] { cpu::halo::forwardWith(ki, fp, P); });
+    const Tm bw = timeIt([&] { cpu::halo::backwardWith(ki, bp, P); });
+    const Tm fb = timeIt([&] {
+      cpu::halo::forwardWith(ki, fp, P);
+      cpu::halo::backwardWith(ki, bp, P);
+    });
+    const int th = kPoolSizes[t];
+    auto line = [&](const char* what, const Tm& x, double nom, double exe) {
+      std::printf("  halo %2d lanes %dt: %-7s %7.3f ms (min %7.3f, cpu %7.3f)  %6.1f GFLOP/s nominal, %5.1f executed"
+                  " = %2.0f%% of %d×91 (at min)\n", ki.lanes, th, what, x.med, x.min, x.cpu, nom / x.min * 1e-6,
+                  exe / x.min * 1e-6, 100 * exe / x.min * 1e-6 / (91.0 * th), th);
+    };
+    line("fwd", f, fwdNom, fwdExe);
+    line("bwd", bw, bwdNom, bwdExe);
+    line("fwd+bwd", fb, fwdNom + bwdNom, fwdExe + bwdExe);
+  }
+}
+
 int main(int argc, char** argv) {
   bool bench = true, tests = true;
   int64_t size = 1024;
   int reps = 5;
-  bool outlookBench = false;
+  bool outlookBench = false, haloBench = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--no-bench")) bench = false;
     else if (!std::strcmp(argv[i], "--bench-only")) tests = false;
     else if (!std::strcmp(argv[i], "--size") && i + 1 < argc) size = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--outlook-bench")) { outlookBench = true; tests = false; }
+    else if (!std::strcmp(argv[i], "--halo-bench")) { haloBench = true; tests = false; }
+    else if (!std::strcmp(argv[i], "--verbose")) g_verbose = true;
   }
   for (int t = 0; t < 3; ++t) g_pools[t] = new ThreadPool(kPoolSizes[t]);
   // The CPU's best ISA (environment ignored), then the paths to test: every path the CPU supports,
@@ -717,6 +974,8 @@ int main(int argc, char** argv) {
       testPool();
       testRandom();
       testOutlook();
+      testHalo(isa.c_str());
+      testHaloEmpty();
       std::printf("isa %-6s: %s\n", isa.c_str(), g_fail == before ? "all kernels ok" : "FAILURES");
     }
 #ifdef VA_TEST_HAVE_AVX512_EMULATED
@@ -728,8 +987,10 @@ int main(int argc, char** argv) {
       testElementwise();
       testRows();
       testOutlook(&kOlTable);
+      testHalo("avx512-emulated", &kHlTable);
+      testHaloEmpty(&kHlTable);
       cpu::math::setKernelsForTesting(nullptr);
-      std::printf("avx512 GEMM micro-kernel + 16-lane math + 16-lane outlook (emulated, logic only): %s\n",
+      std::printf("avx512 GEMM micro-kernel + 16-lane math + 16-lane outlook + 16-lane halo (emulated, logic only): %s\n",
                   g_fail == before ? "ok" : "FAILURES");
     }
 #endif
@@ -751,6 +1012,13 @@ int main(int argc, char** argv) {
     }
     if (orig.empty()) unsetenv("VISATTN_ISA"); else setenv("VISATTN_ISA", orig.c_str(), 1);
     cpu::detail::refreshIsa();
+    bench = false;
+  }
+  if (haloBench) {
+    std::printf("halo halonet50ts stage 3 (B=8, 16x16, 8 heads, dk=dv=32, b=8, h=3), median of %d:\n", reps);
+    for (auto& isa : isas)
+      benchHalo(isa == "avx512" ? cpu::halo::kernelsAvx512()
+                : isa == "avx2" ? cpu::halo::kernelsAvx2() : cpu::halo::kernelsScalar(), reps);
     bench = false;
   }
   if (bench) {

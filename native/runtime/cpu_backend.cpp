@@ -92,6 +92,8 @@ class CpuBackend final : public Backend {
   VA_CPU_OP(random, RandomParams, cpu::random)
   VA_CPU_OP(outlookAttention, OutlookParams, cpu::outlookAttention)
   VA_CPU_OP(outlookAttentionBackward, OutlookBackwardParams, cpu::outlookAttentionBackward)
+  VA_CPU_OP(haloAttention, HaloParams, cpu::haloAttention)
+  VA_CPU_OP(haloAttentionBackward, HaloBackwardParams, cpu::haloAttentionBackward)
 #undef VA_CPU_OP
 
   Status injectFault() override {

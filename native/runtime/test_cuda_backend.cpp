@@ -651,6 +651,191 @@ void testOutlook(Dev& d) {
   }
 }
 
+// HaloNet halo attention (forward out + lse, all five gradients) against a double-precision
+// reference written after the spec (§3.2/§3.4) and test/oracle/halo.ts; plus run-to-run bitwise
+// determinism of both directions. Prints the largest normalised error of each output.
+struct HaloCase {
+  int64_t B, H, W;
+  int heads, dk, dv, b, h, s;
+  bool spe;
+  const char* what;
+};
+struct HaloRef {
+  std::vector<double> out, lse, dq, dk, dv, drh, drw;
+};
+
+HaloRef haloReference(const HaloCase& c, const std::vector<float>& q, const std::vector<float>& k,
+                      const std::vector<float>& v, const std::vector<float>& rh,
+                      const std::vector<float>& rw, const std::vector<float>& g) {
+  const int64_t bq = c.b / c.s, Hq = c.H / c.s, Wq = c.W / c.s, win = c.b + 2 * c.h;
+  const int64_t nbH = c.H / c.b, nbW = c.W / c.b, W2 = win * win, M = c.heads;
+  const double scale = 1.0 / std::sqrt(double(c.dk));
+  HaloRef r;
+  r.out.assign(c.B * Hq * Wq * M * c.dv, 0.0);
+  r.lse.assign(c.B * Hq * Wq * M, 0.0);
+  r.dq.assign(q.size(), 0.0);
+  r.dk.assign(k.size(), 0.0);
+  r.dv.assign(v.size(), 0.0);
+  r.drh.assign(rh.size(), 0.0);
+  r.drw.assign(rw.size(), 0.0);
+  std::vector<double> S(W2), A(W2), dA(W2);
+  std::vector<int64_t> kv(W2), rowH(W2), rowW(W2);
+  for (int64_t n = 0; n < c.B; ++n)
+    for (int64_t I = 0; I < nbH; ++I)
+      for (int64_t J = 0; J < nbW; ++J)
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t qy = 0; qy < bq; ++qy)
+            for (int64_t qx = 0; qx < bq; ++qx) {
+              const int64_t qi = ((n * Hq + I * bq + qy) * Wq + J * bq + qx) * M + m;
+              const float* qp = &q[qi * c.dk];
+              for (int64_t ky = 0; ky < win; ++ky)
+                for (int64_t kx = 0; kx < win; ++kx) {
+                  const int64_t j = ky * win + kx, y = I * c.b - c.h + ky, x = J * c.b - c.h + kx;
+                  kv[j] = (y >= 0 && y < c.H && x >= 0 && x < c.W) ? ((n * c.H + y) * c.W + x) * M + m : -1;
+                  rowH[j] = ky - qy + win - 1;
+                  rowW[j] = kx - qx + win - 1;
+                  double qk = 0, rr = 0;
+                  for (int e = 0; e < c.dk; ++e) {
+                    if (kv[j] >= 0) qk += double(qp[e]) * k[kv[j] * c.dk + e];
+                    rr += double(qp[e]) * (double(rw[rowW[j] * c.dk + e]) + rh[rowH[j] * c.dk + e]);
+                  }
+                  S[j] = c.spe ? scale * (qk + rr) : scale * qk + rr;
+                }
+              double mx = -1e300, sum = 0;
+              for (int64_t j = 0; j < W2; ++j) mx = std::max(mx, S[j]);
+              for (int64_t j = 0; j < W2; ++j) sum += std::exp(S[j] - mx);
+              for (int64_t j = 0; j < W2; ++j) A[j] = std::exp(S[j] - mx) / sum;
+              r.lse[qi] = mx + std::log(sum);
+              const float* gp = &g[qi * c.dv];
+              double rowDot = 0;
+              for (int64_t j = 0; j < W2; ++j) {
+                dA[j] = 0;
+                if (kv[j] >= 0)
+                  for (int e = 0; e < c.dv; ++e) {
+                    r.out[qi * c.dv + e] += A[j] * v[kv[j] * c.dv + e];
+                    dA[j] += double(gp[e]) * v[kv[j] * c.dv + e];
+                    r.dv[kv[j] * c.dv + e] += A[j] * gp[e];
+                  }
+                rowDot += A[j] * dA[j];
+              }
+              for (int64_t j = 0; j < W2; ++j) {
+                const double dS = A[j] * (dA[j] - rowDot);
+                const double dQK = scale * dS, dR = c.spe ? scale * dS : dS;
+                for (int e = 0; e < c.dk; ++e) {
+                  r.dq[qi * c.dk + e] += dR * (double(rw[rowW[j] * c.dk + e]) + rh[rowH[j] * c.dk + e]);
+                  r.drw[rowW[j] * c.dk + e] += dR * qp[e];
+                  r.drh[rowH[j] * c.dk + e] += dR * qp[e];
+                  if (kv[j] >= 0) {
+                    r.dq[qi * c.dk + e] += dQK * k[kv[j] * c.dk + e];
+                    r.dk[kv[j] * c.dk + e] += dQK * qp[e];
+                  }
+                }
+              }
+            }
+  return r;
+}
+
+// max |got − ref| / max(max|ref|, 1) (NaN → infinity)
+double normErr(const std::vector<float>& got, const std::vector<double>& ref) {
+  double mx = 0, e = 0;
+  for (double r : ref) mx = std::max(mx, std::fabs(r));
+  for (size_t i = 0; i < got.size() && i < ref.size(); ++i) {
+    const double d = std::fabs(got[i] - ref[i]);
+    e = std::max(e, std::isnan(d) ? INFINITY : d);
+  }
+  return got.size() == ref.size() ? e / std::max(mx, 1.0) : INFINITY;
+}
+
+void testHalo(Dev& d) {
+  std::vector<HaloCase> cases = {
+      {2, 16, 8, 2, 16, 16, 4, 1, 1, false, "several blocks"},
+      {1, 8, 8, 2, 8, 8, 8, 2, 1, false, "one all-border block, dk pad"},
+      {2, 8, 12, 2, 16, 16, 4, 1, 2, false, "stride 2, non-square"},
+      {1, 12, 8, 1, 32, 32, 4, 2, 1, true, "one head, scalePosEmbed"},
+      {1, 8, 8, 2, 16, 16, 4, 0, 1, false, "halo 0"},
+      {1, 6, 4, 1, 8, 8, 2, 3, 1, false, "halo > block"},
+      {1, 4, 6, 1, 16, 64, 2, 5, 1, true, "window wider than the map"},
+      {1, 8, 8, 2, 12, 20, 4, 1, 1, true, "dk != dv, both padded"},
+      {1, 6, 9, 2, 16, 16, 3, 1, 1, false, "odd block"},
+      {1, 3, 2, 1, 5, 3, 1, 0, 1, false, "block 1, halo 0 (win 1)"},
+      {1, 4, 4, 3, 33, 17, 2, 1, 2, false, "stride 2, b_q 1, dk 33"},
+      {1, 10, 10, 1, 64, 64, 10, 3, 1, false, "query groups + key chunks, opt-in smem"},
+      {1, 10, 20, 1, 16, 16, 10, 0, 1, true, "query groups, one chunk"},
+      {8, 8, 8, 8, 4, 4, 2, 1, 1, false, "512 tiles: two-level dRel reduction"},
+      {1, 8, 8, 1, 72, 8, 4, 1, 1, false, "generic path (dk 72)"},
+      {1, 4, 8, 2, 8, 80, 2, 2, 2, true, "generic path (dv 80), stride 2"}};
+  if (gBig)
+    cases = {{1, 16, 16, 8, 32, 32, 8, 3, 1, false, "target config, batch 1"},
+             {1, 16, 8, 2, 24, 40, 8, 2, 2, true, "stride 2, d 24/40"},
+             {2, 8, 8, 1, 65, 3, 4, 1, 1, false, "generic path, grid-stride"}};
+  const char* names[7] = {"out", "lse", "dQ", "dK", "dV", "dRelH", "dRelW"};
+  double worst[7] = {0, 0, 0, 0, 0, 0, 0};
+  for (const auto& c : cases) {
+    const int64_t Hq = c.H / c.s, Wq = c.W / c.s, win = c.b + 2 * c.h, M = c.heads;
+    const int64_t nq = c.B * Hq * Wq * M, nkv = c.B * c.H * c.W * M, nRel = (2 * win - 1);
+    auto q = randomVec(nq * c.dk, -1.0f, 1.0f), k = randomVec(nkv * c.dk, -1.0f, 1.0f),
+         v = randomVec(nkv * c.dv), rh = randomVec(nRel * c.dk, -0.5f, 0.5f),
+         rw = randomVec(nRel * c.dk, -0.5f, 0.5f), g = randomVec(nq * c.dv);
+    float *dq = d.upload(q), *dk = d.upload(k), *dv = d.upload(v), *drh = d.upload(rh),
+          *drw = d.upload(rw), *dg = d.upload(g);
+    float *out = d.alloc(nq * c.dv), *lse = d.alloc(nq), *out2 = d.alloc(nq * c.dv),
+          *lse2 = d.alloc(nq);
+    const float scale = static_cast<float>(1.0 / std::sqrt(double(c.dk)));
+    va::HaloParams fp{dq, dk, dv, drh, drw, out, lse, c.B, c.H, c.W, c.heads, c.dk, c.dv, c.b, c.h,
+                      c.s, scale, c.spe};
+    va::Status s1 = d.b->haloAttention(fp);
+    fp.out = out2;
+    fp.lse = lse2;
+    va::Status s1b = d.b->haloAttention(fp);
+    // two backward runs into separate buffers: bitwise equal
+    float* gr[2][5];
+    va::Status s2[2];
+    for (int run = 0; run < 2; ++run) {
+      gr[run][0] = d.alloc(nq * c.dk);
+      gr[run][1] = d.alloc(nkv * c.dk);
+      gr[run][2] = d.alloc(nkv * c.dv);
+      gr[run][3] = d.alloc(nRel * c.dk);
+      gr[run][4] = d.alloc(nRel * c.dk);
+      s2[run] = d.b->haloAttentionBackward(va::HaloBackwardParams{
+          dq, dk, dv, drh, drw, out, lse, dg, gr[run][0], gr[run][1], gr[run][2], gr[run][3],
+          gr[run][4], c.B, c.H, c.W, c.heads, c.dk, c.dv, c.b, c.h, c.s, scale, c.spe});
+    }
+    const HaloRef ref = haloReference(c, q, k, v, rh, rw, g);
+    const std::string name = std::string("halo ") + c.what + " " +
+                             shapeStr({c.B, c.H, c.W, c.heads, c.dk, c.dv, c.b, c.h, c.s, c.spe});
+    check(s1.ok() && s1b.ok(), name + " forward status: " + s1.message() + s1b.message());
+    check(s2[0].ok() && s2[1].ok(), name + " backward status: " + s2[0].message() + s2[1].message());
+    const std::vector<float> got[7] = {d.read(out, nq * c.dv), d.read(lse, nq),
+                                       d.read(gr[0][0], nq * c.dk), d.read(gr[0][1], nkv * c.dk),
+                                       d.read(gr[0][2], nkv * c.dv), d.read(gr[0][3], nRel * c.dk),
+                                       d.read(gr[0][4], nRel * c.dk)};
+    const std::vector<double>* refs[7] = {&ref.out, &ref.lse, &ref.dq, &ref.dk,
+                                          &ref.dv,  &ref.drh, &ref.drw};
+    for (int t = 0; t < 7; ++t) {
+      const double err = normErr(got[t], *refs[t]);
+      worst[t] = std::max(worst[t], err);
+      const double tol = t < 2 ? 1e-5 : 1e-4;
+      check(err <= tol, name + " " + names[t] + " (normalised error " + std::to_string(err) + ")");
+    }
+    auto bitsEqual = [&](const float* a, const float* b, size_t n) {
+      const std::vector<float> x = d.read(a, n), y = d.read(b, n);
+      return std::memcmp(x.data(), y.data(), n * 4) == 0;
+    };
+    check(bitsEqual(out, out2, nq * c.dv) && bitsEqual(lse, lse2, nq), name + " forward deterministic");
+    const size_t sizes[5] = {size_t(nq * c.dk), size_t(nkv * c.dk), size_t(nkv * c.dv),
+                             size_t(nRel * c.dk), size_t(nRel * c.dk)};
+    bool same = true;
+    for (int t = 0; t < 5; ++t) same = same && bitsEqual(gr[0][t], gr[1][t], sizes[t]);
+    check(same, name + " backward bitwise deterministic");
+    for (float* p : {dq, dk, dv, drh, drw, dg, out, lse, out2, lse2}) d.free(p);
+    for (int run = 0; run < 2; ++run)
+      for (float* p : gr[run]) d.free(p);
+  }
+  std::printf("halo%s: max normalised error", gBig ? " (big)" : "");
+  for (int t = 0; t < 7; ++t) std::printf(" %s %.2e", names[t], worst[t]);
+  std::printf("\n");
+}
+
 void testRandom(Dev& d) {
   for (int64_t n : gBig ? std::vector<int64_t>{20003} : std::vector<int64_t>{1, 5, 8, 1001})
     for (int kind = 0; kind < 2; ++kind) {
@@ -913,6 +1098,7 @@ int main() {
   testCopyFill(d);
   testPool(d);
   testOutlook(d);
+  testHalo(d);
   testRandom(d);
   if (gEmu) testStickyError(d);  // a device trap would destroy a real GPU's context
   testLaunchConfigError(d);
@@ -932,6 +1118,7 @@ int main() {
   testReduce(d);
   testPool(d);
   testOutlook(d);
+  testHalo(d);
   testRandom(d);
   check(backend->synchronize().ok(), "final synchronize");
   va::MemoryStats m = backend->memory();

@@ -82,6 +82,8 @@ class Backend {
   // ---- fused attention operators ----
   virtual Status outlookAttention(const OutlookParams& p) = 0;
   virtual Status outlookAttentionBackward(const OutlookBackwardParams& p) = 0;
+  virtual Status haloAttention(const HaloParams& p) = 0;
+  virtual Status haloAttentionBackward(const HaloBackwardParams& p) = 0;
 
   // Testing hook: enqueue work that FAILS on the stream (cpu: a failing task; emu/cuda: a kernel that
   // traps), so tests can check that asynchronous failures surface on the next readback/synchronize.

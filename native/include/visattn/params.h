@@ -204,4 +204,58 @@ struct OutlookBackwardParams {
   float scale;
 };
 
+// ---------------------------------------------------------------- HaloNet halo attention
+// Blocked local self-attention with timm's HaloAttn semantics (spec §3.2/§3.4).
+// q[B,Hq,Wq,M,dk], k[B,H,W,M,dk], v[B,H,W,M,dv], relH/relW[2·win−1, dk] (shared by the heads),
+// out[B,Hq,Wq,M,dv], lse[B,Hq,Wq,M]. b = block, h = halo, win = b + 2h, stride s ∈ {1, 2}
+// (s = 2 only with an even b: strided queries), b_q = b/s, Hq = H/s, Wq = W/s; H, W multiples of b.
+// Block (I,J): queries (I·b_q + qy, J·b_q + qx), qy,qx < b_q; keys/values are the window pixels
+// (I·b − h + ky, J·b − h + kx), ky,kx < win, j = ky·win + kx; pixels outside the map are ZERO keys and
+// values that are ATTENDED (no mask).
+//   R[i,j] = q_i·relW[kx − qx + win − 1] + q_i·relH[ky − qy + win − 1]
+//   S[i,j] = scale·(q_i·k_j) + R[i,j]        (scalePosEmbed: S = scale·(q_i·k_j + R[i,j]))
+//   lse_i = log Σ_j exp S[i,j] (natural log);   out_i = Σ_j exp(S[i,j] − lse_i)·v_j
+// out and lse are OVERWRITTEN.
+struct HaloParams {
+  const float* q;
+  const float* k;
+  const float* v;
+  const float* relH;
+  const float* relW;
+  float* out;
+  float* lse;
+  int64_t B, H, W;
+  int32_t heads, dk, dv, block, halo, stride;
+  float scale;
+  bool scalePosEmbed;
+};
+// out and lse are the forward's outputs (the probabilities are recomputed as exp(S − lse)).
+// With P = exp(S − lse), dP[i,j] = dOut_i·v_j, D_i = dOut_i·out_i, dS = P ⊙ (dP − D),
+// dR = dS (scalePosEmbed: scale·dS):
+//   dQ_i = scale·Σ_j dS[i,j]·k_j + Σ_j dR[i,j]·(relW[kx − qx + win − 1] + relH[ky − qy + win − 1])
+//   dK_y,x = scale·Σ over the (window, query) pairs reading pixel (y,x) of dS·q_i   (padding dropped)
+//   dV_y,x = Σ over the same pairs of P·dOut_i
+//   dRelW[r] = Σ over all (image, block, head, i, j) with kx − qx + win − 1 = r of dR[i,j]·q_i (likewise dRelH)
+// All five gradients are OVERWRITTEN, deterministically (no floating-point atomics: the summation
+// order is a function of the shape only).
+struct HaloBackwardParams {
+  const float* q;
+  const float* k;
+  const float* v;
+  const float* relH;
+  const float* relW;
+  const float* out;
+  const float* lse;
+  const float* dOut;
+  float* dQ;
+  float* dK;
+  float* dV;
+  float* dRelH;
+  float* dRelW;
+  int64_t B, H, W;
+  int32_t heads, dk, dv, block, halo, stride;
+  float scale;
+  bool scalePosEmbed;
+};
+
 }  // namespace va
