@@ -101,9 +101,8 @@ export function checkAgainstOracle(label: string, m: InstanceType<typeof nn.Modu
  * direction per group (x, then every parameter alone): Richardson-extrapolated central differences vs
  * ⟨∇_group L, u⟩ from backward (see the header). Returns the worst relative error.
  */
-export function directionalCheck(label: string, m: InstanceType<typeof nn.Module>, x: Arr, device: Device, seed: number): number {
+export function directionalCheck(label: string, m: InstanceType<typeof nn.Module>, x: Arr, device: Device, seed: number, eps = 0.1): number {
   const rng = new Rng(seed);
-  const eps = 0.1;
   const tx = toTensor(x, device);
   const y0 = m.forward(tx);
   const w = rng.arr([...y0.shape]);
@@ -113,7 +112,8 @@ export function directionalCheck(label: string, m: InstanceType<typeof nn.Module
   for (let i = 0; i < y0v.length; i++) lScale += Math.abs(w.data[i] * y0v[i]);
   const tdx = m.backward(tw);
   const grads: Record<string, Float32Array> = { x: read(tdx) };
-  for (const [n, g] of Object.entries(gradsOf(m))) grads[n] = g!;
+  // frozen parameters (requiresGrad false) have no gradient: they are loaded as they are, never perturbed
+  for (const [n, g] of Object.entries(gradsOf(m))) if (g) grads[n] = g;
   const base = m.stateDict();
   const theta: Record<string, { data: Float32Array; shape: number[] }> = { x: { data: Float32Array.from(x.data), shape: x.shape } };
   for (const [n, t] of Object.entries(base)) theta[n] = { data: read(t), shape: [...t.shape] };
@@ -138,7 +138,7 @@ export function directionalCheck(label: string, m: InstanceType<typeof nn.Module
     return L;
   };
   const results: { group: string; numeric: number; predicted: number }[] = [];
-  for (const group of Object.keys(theta)) {
+  for (const group of Object.keys(grads)) {
     // a unit direction: every group gets a perturbation of the same norm (ε and ε/2)
     const u = rng.arr([theta[group].data.length]).data;
     const norm = Math.hypot(...u);

@@ -22,7 +22,7 @@ import * as ops from '../ops';
 import { Device, keep as unscope, Tensor, zeros } from '../tensor';
 import { truncNormal } from './init';
 import { Linear, moduleOptions, sizeArg } from './linear';
-import { childSeed, expectGradShape, Module, Parameter } from './module';
+import { childSeed, expectGradShape, Module, Parameter, withTemporaries } from './module';
 
 export interface HaloAttentionModuleOptions {
   /** output channels, a multiple of heads (default dim) */
@@ -203,12 +203,7 @@ export class HaloAttention extends Module {
     const dqk = this.dimHeadQk;
     const dv = this.dimHeadV;
     const s = this.blockStride;
-    const made: Tensor[] = [];
-    const track = <T extends Tensor>(t: T): T => {
-      made.push(t);
-      return t;
-    };
-    try {
+    return withTemporaries((track, untrack) => {
       const xq = s === 2 ? track(this.subsample(x)) : x;
       const qFlat = track(this.q.forward(xq));
       const q = track(qFlat.reshape([B, H / s, W / s, M, dqk]));
@@ -227,12 +222,10 @@ export class HaloAttention extends Module {
         this.kT = this.keepOwned(k);
         this.vT = this.keepOwned(v);
         this.core = { out: this.keepOwned(core.out), lse: this.keepOwned(core.lse) };
-        for (const t of [k, v, core.out, core.lse]) made.splice(made.indexOf(t), 1);
+        for (const t of [k, v, core.out, core.lse]) untrack(t);
       }
       return out;
-    } finally {
-      for (const t of made) t.dispose();
-    }
+    });
   }
 
   backward(dyIn: Tensor): Tensor {
@@ -245,12 +238,7 @@ export class HaloAttention extends Module {
     const dqk = this.dimHeadQk;
     const dv = this.dimHeadV;
     const s = this.blockStride;
-    const made: Tensor[] = [];
-    const track = <T extends Tensor>(t: T): T => {
-      made.push(t);
-      return t;
-    };
-    try {
+    return withTemporaries((track) => {
       const coreOut = this.core!.out;
       const dY = this.useAvgPool
         ? track(ops.avgPool2dBackward(track(coreOut.reshape([B, H, W, M * dv])), dy, { kernelSize: 2, stride: 2, ceilMode: false }).dX)
@@ -268,9 +256,7 @@ export class HaloAttention extends Module {
       const dXq = track(this.q.backward(track(g.dQ.reshape([B, H / s, W / s, M * dqk]))));
       const dxQ = s === 2 ? track(this.subsampleBackward(x!, dXq)) : dXq;
       return ops.add(dxKV, dxQ);
-    } finally {
-      for (const t of made) t.dispose();
-    }
+    });
   }
 
   protected override clearCache(): void {

@@ -23,14 +23,25 @@ export class Parameter {
   value: Tensor;
   /** accumulated gradient of the value's shape, or null (no gradient yet / after zeroGrad) */
   grad: Tensor | null = null;
+  /**
+   * false for a FROZEN parameter (PyTorch's requires_grad = False, e.g. ML-Decoder's query table): it is
+   * part of the state dict, its module's backward never accumulates a gradient into it, and an
+   * optimizer must skip it.
+   */
+  readonly requiresGrad: boolean;
 
-  constructor(value: Tensor, name?: string) {
+  constructor(value: Tensor, name?: string, requiresGrad = true) {
     this.value = unscope(value);
     this.name = name;
+    this.requiresGrad = requiresGrad;
   }
 
   /** grad += g (takes ownership of g: it becomes the grad or is disposed after the add). */
   accumulate(g: Tensor): void {
+    if (!this.requiresGrad) {
+      g.dispose();
+      throw new Error(`Parameter.accumulate: parameter '${this.name ?? ''}' is frozen (requiresGrad false)`);
+    }
     const s = this.value.shape;
     if (g.rank !== s.length || !g.shape.every((d, i) => d === s[i])) {
       g.dispose();
@@ -93,9 +104,9 @@ export abstract class Module {
     return this.constructor.name;
   }
 
-  protected registerParameter(name: string, value: Tensor): Parameter {
+  protected registerParameter(name: string, value: Tensor, requiresGrad = true): Parameter {
     if (this.ownParams.has(name) || this.childModules.has(name)) throw new Error(`${this.opName}: duplicate member name '${name}'`);
-    const p = new Parameter(value, name);
+    const p = new Parameter(value, name, requiresGrad);
     this.ownParams.set(name, p);
     return p;
   }
@@ -268,6 +279,30 @@ export abstract class Module {
 
   toString(): string {
     return `${this.opName}(${this.namedParameters().map(([n, p]) => `${n}: [${p.value.shape.join(', ')}]`).join(', ')})`;
+  }
+}
+
+/** Registers a temporary tensor for disposal and returns it. */
+export type Track = <T extends Tensor>(t: T) => T;
+
+/**
+ * Runs fn with a tracker for the temporaries of a forward/backward: every tracked tensor is disposed
+ * when fn returns or throws; untrack(t) keeps one (e.g. when the module caches it).
+ */
+export function withTemporaries<R>(fn: (track: Track, untrack: (t: Tensor) => void) => R): R {
+  const made: Tensor[] = [];
+  const track: Track = (t) => {
+    made.push(t);
+    return t;
+  };
+  const untrack = (t: Tensor): void => {
+    const i = made.indexOf(t);
+    if (i >= 0) made.splice(i, 1);
+  };
+  try {
+    return fn(track, untrack);
+  } finally {
+    for (const t of made) t.dispose();
   }
 }
 
