@@ -16,9 +16,11 @@
 //     (unfold → softmax → matmul → fold, autograd for the backward).
 //   halo.fwd / halo.fwdbwd: HaloNet halo attention core (bench/halo.ts) at the halonet50ts stage-3
 //     shape; FLOPs against the FMA peak; PyTorch: timm's unfold formulation, autograd for the backward.
+//   mld.*: ML-Decoder's cross-attention and group FC ops and the whole head (bench/mldecoder.ts).
 import * as va from '../lib';
 import { BenchDef, BenchInstance } from './harness';
 import { HALO_S3, HALO_S3_GPU, haloBench } from './halo';
+import { mlDecoderBenches } from './mldecoder';
 import {
   CheckReport, checkGemm, checkLayerNorm, checkLayerNormBackward, checkSoftmax, checkSoftmaxBackward, compare, merge, sampleIndices,
 } from './reference';
@@ -370,6 +372,7 @@ export function allBenches(device: va.Device = 'cpu'): BenchDef[] {
     outlookBench(true, device === 'cuda' ? OUTLOOK_D1_GPU : OUTLOOK_D1),
     haloBench(false, device === 'cuda' ? HALO_S3_GPU : HALO_S3),
     haloBench(true, device === 'cuda' ? HALO_S3_GPU : HALO_S3),
+    ...mlDecoderBenches(device),
   ];
 }
 

@@ -17,7 +17,10 @@ core, timm's eager formulation: unfold → scale·logits → softmax → matmul 
 autograd backward for dV and dLogits; dims [B, H, W, C, heads, k, pad, stride]), halo.fwd and
 halo.fwdbwd (HaloNet halo attention core, timm's unfold formulation: blocked queries, zero-padded and
 unfolded key/value windows, rel→abs relative logits per axis, softmax, matmul; fwdbwd adds the
-autograd backward for q, k, v and both tables; dims [B, H, W, heads, dk, dv, block, halo, stride]).
+autograd backward for q, k, v and both tables; dims [B, H, W, heads, dk, dv, block, halo, stride]),
+mld.xattn.*, mld.groupfc.* and mld.head.* (ML-Decoder: the cross-attention core through PyTorch's
+scaled-dot-product attention, the group FC as a batched einsum, and the whole head in the reference
+formulation with its per-group loop; see mld_case).
 """
 import argparse
 import json
@@ -88,6 +91,114 @@ def make_case(name, dims, dev):
         return outlook_case(name, dims, randn)
     elif name.startswith("halo."):
         return halo_case(name, dims, randn)
+    elif name.startswith("mld."):
+        return mld_case(name, dims, randn)
+    raise ValueError("unknown benchmark " + name)
+
+
+def sdpa(q, k, v):
+    """PyTorch's scaled-dot-product attention: the public fused op when this PyTorch has it (>= 2.0),
+    else 1.13's private one (same math, returns (out, weights)), else the explicit formulation."""
+    import torch.nn.functional as F
+
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v)
+    if hasattr(F, "_scaled_dot_product_attention"):
+        return F._scaled_dot_product_attention(q, k, v, None, 0.0, False, False)[0]
+    return torch.softmax((q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5, dim=-1) @ v
+
+
+def ml_decoder_reference(N, K, g, D_in, D, M, F_dim, p):
+    """The ML-Decoder head in the reference formulation (spec §1.2), written for this baseline:
+    embedding linear + ReLU, frozen queries expanded over the batch, the decoder layer without
+    self-attention (t0 + dropout(t0), LN1, nn.MultiheadAttention, LN2, FFN, LN3) and the group FC as
+    the reference computes it: a Python loop of one matmul per group into a zero buffer."""
+    nn = torch.nn
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(D_in, D)
+            self.query = nn.Parameter(torch.randn(K, D), requires_grad=False)
+            self.norm1, self.norm2, self.norm3 = nn.LayerNorm(D), nn.LayerNorm(D), nn.LayerNorm(D)
+            self.drop, self.drop1, self.drop2, self.drop3 = (nn.Dropout(p) for _ in range(4))
+            self.attn = nn.MultiheadAttention(D, M, dropout=p)
+            self.linear1, self.linear2 = nn.Linear(D, F_dim), nn.Linear(F_dim, D)
+            self.pool = nn.Parameter(torch.randn(K, D, g) * (2.0 / (D * g + K * g)) ** 0.5)
+            self.pool_bias = nn.Parameter(torch.zeros(N))
+
+        def forward(self, x):  # x [B, T, D_in]
+            B = x.shape[0]
+            mem = torch.relu(self.embed(x)).transpose(0, 1)  # [T, B, D]
+            t = self.query.unsqueeze(1).expand(-1, B, -1)  # [K, B, D], no copy
+            t = self.norm1(t + self.drop1(t))
+            t = self.norm2(t + self.drop2(self.attn(t, mem, mem)[0]))
+            t = self.norm3(t + self.drop3(self.linear2(self.drop(torch.relu(self.linear1(t))))))
+            h = t.transpose(0, 1)  # [B, K, D]
+            out = torch.zeros(B, K, g, dtype=h.dtype, device=h.device)
+            for i in range(K):
+                out[:, i, :] = h[:, i, :] @ self.pool[i]
+            return out.flatten(1)[:, :N] + self.pool_bias
+
+    return Head()
+
+
+def mld_case(name, dims, randn):
+    """ML-Decoder benchmarks. mld.xattn.*: dims [B, Lq, Lk, M, d] (queries shared by the batch,
+    expanded without a copy), the core through PyTorch's scaled-dot-product attention, autograd for
+    the backward. mld.groupfc.*: dims [B, K, D, g, N], the batched einsum formulation.
+    mld.head.*: dims [B, T, D_in, N, K, D, M, F, dropout·1000, train], the reference head (training
+    mode: forward + backward of sum(logits·dL) through autograd; else one eval forward)."""
+    kind = name.split(".")
+    if kind[1] == "xattn":
+        B, Lq, Lk, M, d = dims
+        q0 = randn(1, M, Lq, d).expand(B, -1, -1, -1)
+        k0, v0, dout = randn(B, M, Lk, d), randn(B, M, Lk, d), randn(B, M, Lq, d)
+        if kind[2] in ("fwd", "b1"):
+            return lambda: sdpa(q0, k0, v0)
+        q1 = randn(1, M, Lq, d).requires_grad_(True)
+        k1, v1 = k0.clone().requires_grad_(True), v0.clone().requires_grad_(True)
+
+        def fwdbwd():
+            with torch.enable_grad():
+                out = sdpa(q1.expand(B, -1, -1, -1), k1, v1)
+                return (out.detach(),) + torch.autograd.grad(out, (q1, k1, v1), dout)
+
+        return fwdbwd
+    if kind[1] == "groupfc":
+        B, K, D, g, N = dims
+        x0, w0, b0, dl = randn(B, K, D), randn(K, D, g), randn(N), randn(B, N)
+        def fwd(x, w, b):
+            return torch.einsum("bkd,kdg->bkg", x, w).flatten(1)[:, :N] + b
+        if kind[2] == "fwd":
+            return lambda: fwd(x0, w0, b0)
+        leaves = [t.clone().requires_grad_(True) for t in (x0, w0, b0)]
+
+        def fwdbwd():
+            with torch.enable_grad():
+                out = fwd(*leaves)
+                return (out.detach(),) + torch.autograd.grad(out, leaves, dl)
+
+        return fwdbwd
+    if kind[1] == "head":
+        B, T, D_in, N, K, D, M, F_dim, p1000, train = dims
+        g = -(-N // K)
+        torch.manual_seed(0)
+        head = ml_decoder_reference(N, K, g, D_in, D, M, F_dim, p1000 / 1000.0)
+        x0, dl = randn(B, T, D_in), randn(B, N)
+        if not train:
+            head.eval()
+            return lambda: head(x0)
+        head.train()
+        params = [q for q in head.parameters() if q.requires_grad]
+
+        def fwdbwd():
+            with torch.enable_grad():
+                x = x0.clone().requires_grad_(True)
+                out = head(x)
+                return (out.detach(),) + torch.autograd.grad(out, [x] + params, dl)
+
+        return fwdbwd
     raise ValueError("unknown benchmark " + name)
 
 

@@ -8,3 +8,4 @@ export { info } from './info';
 export type { Info } from './info';
 export * as ops from './ops';
 export * as nn from './nn';
+export * as losses from './losses';

@@ -118,6 +118,22 @@ export interface NativeAddon {
     B: number, H: number, W: number, heads: number, dk: number, dv: number, block: number, halo: number,
     stride: number, scale: number, scalePosEmbed: boolean,
   ): NativeResult;
+  dropout(x: S, out: S, n: number, p: number, seed: number, offset: number): NativeResult;
+  crossAttention(
+    q: S, k: S, v: S, out: S, lse: S, B: number, Bq: number, Lq: number, Lk: number,
+    heads: number, d: number, dv: number, scale: number, dropout: number, seed: number,
+  ): NativeResult;
+  crossAttentionBackward(
+    q: S, k: S, v: S, out: S, lse: S, dOut: S, dQ: S, dK: S, dV: S, B: number, Bq: number, Lq: number, Lk: number,
+    heads: number, d: number, dv: number, scale: number, dropout: number, seed: number,
+  ): NativeResult;
+  groupFC(x: S, w: S, bias: S | null, out: S, B: number, K: number, D: number, g: number, N: number): NativeResult;
+  groupFCBackward(x: S, w: S, dOut: S, dX: S, dW: S, dBias: S, B: number, K: number, D: number, g: number, N: number): NativeResult;
+  /** kind 0 = asymmetric loss, 1 = sigmoid BCE; per-element loss and (optional) gradient */
+  multiLabelLoss(
+    logits: S, targets: S, loss: S, grad: S | null, n: number, kind: number,
+    gammaPos: number, gammaNeg: number, clip: number, eps: number, focalGrad: boolean,
+  ): NativeResult;
 }
 
 export function packageRoot(): string {

@@ -328,6 +328,22 @@ class CudaBackend final : public va::Backend {
     return withWorkspace("haloAttentionBackward", haloBackwardWorkspace(p),
                          [&](void* ws) { return launchHaloBackward(ctx_, p, ws); });
   }
+  va::Status dropout(const va::DropoutParams& p) override { return finish("dropout", launchDropout(ctx_, p)); }
+  va::Status crossAttention(const va::CrossAttentionParams& p) override {
+    return finish("crossAttention", launchCrossAttention(ctx_, p));
+  }
+  va::Status crossAttentionBackward(const va::CrossAttentionBackwardParams& p) override {
+    return withWorkspace("crossAttentionBackward", crossAttentionBackwardWorkspace(p),
+                         [&](void* ws) { return launchCrossAttentionBackward(ctx_, p, ws); });
+  }
+  va::Status groupFC(const va::GroupFCParams& p) override { return finish("groupFC", launchGroupFC(ctx_, p)); }
+  va::Status groupFCBackward(const va::GroupFCBackwardParams& p) override {
+    return withWorkspace("groupFCBackward", groupFCBackwardWorkspace(p),
+                         [&](void* ws) { return launchGroupFCBackward(ctx_, p, ws); });
+  }
+  va::Status multiLabelLoss(const va::MultiLabelLossParams& p) override {
+    return finish("multiLabelLoss", launchMultiLabelLoss(ctx_, p));
+  }
 
   va::Status injectFaultForTesting();
   va::Status injectFault() override { return injectFaultForTesting(); }

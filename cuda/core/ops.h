@@ -69,5 +69,15 @@ cudaError_t launchHalo(const LaunchCtx& ctx, const va::HaloParams& p);
 // Bytes of device scratch launchHaloBackward needs (a function of the shape only).
 size_t haloBackwardWorkspace(const va::HaloBackwardParams& p);
 cudaError_t launchHaloBackward(const LaunchCtx& ctx, const va::HaloBackwardParams& p, void* workspace);
+// ML-Decoder (cuda/group_decoder): cross-attention, group FC, dropout, multi-label losses.
+cudaError_t launchDropout(const LaunchCtx& ctx, const va::DropoutParams& p);
+cudaError_t launchCrossAttention(const LaunchCtx& ctx, const va::CrossAttentionParams& p);
+size_t crossAttentionBackwardWorkspace(const va::CrossAttentionBackwardParams& p);
+cudaError_t launchCrossAttentionBackward(const LaunchCtx& ctx, const va::CrossAttentionBackwardParams& p,
+                                         void* workspace);
+cudaError_t launchGroupFC(const LaunchCtx& ctx, const va::GroupFCParams& p);
+size_t groupFCBackwardWorkspace(const va::GroupFCBackwardParams& p);
+cudaError_t launchGroupFCBackward(const LaunchCtx& ctx, const va::GroupFCBackwardParams& p, void* workspace);
+cudaError_t launchMultiLabelLoss(const LaunchCtx& ctx, const va::MultiLabelLossParams& p);
 
 VA_CUDA_NAMESPACE_END

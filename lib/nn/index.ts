@@ -13,3 +13,7 @@ export { OutlookAttention, Outlooker } from './outlook';
 export type { OutlookAttentionModuleOptions, OutlookerOptions } from './outlook';
 export { HaloAttention, HaloPosEmbed } from './halo';
 export type { HaloAttentionModuleOptions } from './halo';
+export { Dropout } from './dropout';
+export type { DropoutOptions } from './dropout';
+export { MLDecoderHead, MultiheadCrossAttention, DecoderLayerOptimal } from './mldecoder';
+export type { MLDecoderHeadOptions } from './mldecoder';

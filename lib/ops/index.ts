@@ -9,3 +9,4 @@ export * from './shape';
 export * from './pool';
 export * from './outlook';
 export * from './halo';
+export * from './group_decoder';

@@ -437,6 +437,109 @@ Napi::Value Halo(const Napi::CallbackInfo& info) {
   return a.finish([&](Backend& b) { return b.haloAttention(p); });
 }
 
+// seeds/offsets arrive as JS numbers (integers < 2^53)
+uint64_t u53(double v) { return v > 0 ? static_cast<uint64_t>(v) : 0; }
+
+// dropout(x, out, n, p, seed, offset)
+Napi::Value Dropout(const Napi::CallbackInfo& info) {
+  Args a(info, "dropout");
+  DropoutParams p{};
+  p.x = static_cast<const float*>(a.ptr());
+  p.out = static_cast<float*>(a.ptr());
+  p.n = a.i64();
+  p.p = a.f32();
+  p.seed = u53(a.f64());
+  p.offset = u53(a.f64());
+  if (!(p.p >= 0.0f && p.p < 1.0f)) a.need(0, -1);
+  a.need(0, p.n);
+  a.need(1, p.n);
+  return a.finish([&](Backend& b) { return b.dropout(p); });
+}
+
+// crossAttention(q, k, v, out, lse, B, Bq, Lq, Lk, heads, d, dv, scale, dropout, seed)
+// crossAttentionBackward(q, k, v, out, lse, dOut, dQ, dK, dV, B, Bq, Lq, Lk, heads, d, dv, scale, dropout, seed)
+template <bool kBackward>
+Napi::Value CrossAttention(const Napi::CallbackInfo& info) {
+  Args a(info, kBackward ? "crossAttentionBackward" : "crossAttention");
+  const float* in[6] = {};
+  const int nIn = kBackward ? 6 : 3;
+  for (int i = 0; i < nIn; ++i) in[i] = static_cast<const float*>(a.ptr());
+  float* o[3] = {};
+  const int nOut = kBackward ? 3 : 2;
+  for (int i = 0; i < nOut; ++i) o[i] = static_cast<float*>(a.ptr());
+  int64_t B = a.i64(), Bq = a.i64(), Lq = a.i64(), Lk = a.i64();
+  int32_t heads = a.i32(), d = a.i32(), dv = a.i32();
+  float scale = a.f32(), dropout = a.f32();
+  uint64_t seed = u53(a.f64());
+  for (int64_t x : {B, Lq, Lk, static_cast<int64_t>(heads), static_cast<int64_t>(d), static_cast<int64_t>(dv)}) {
+    a.positive(x, "every size");
+  }
+  if (!(Bq == 1 || Bq == B) || !(dropout >= 0.0f && dropout < 1.0f)) a.need(0, -1);
+  const int64_t qN = mul({Bq, Lq, heads, d}), kN = mul({B, Lk, heads, d}), vN = mul({B, Lk, heads, dv});
+  const int64_t outN = mul({B, Lq, heads, dv}), lseN = mul({B, heads, Lq});
+  const int64_t sizes[9] = {qN, kN, vN, outN, lseN, outN, qN, kN, vN};
+  if (kBackward) {
+    for (int i = 0; i < 9; ++i) a.need(i, sizes[i]);
+    CrossAttentionBackwardParams p{in[0], in[1], in[2], in[3], in[4], in[5], o[0], o[1], o[2],
+                                   B, Bq, Lq, Lk, heads, d, dv, scale, dropout, seed};
+    return a.finish([&](Backend& b) { return b.crossAttentionBackward(p); });
+  }
+  for (int i = 0; i < 5; ++i) a.need(i, sizes[i]);
+  CrossAttentionParams p{in[0], in[1], in[2], o[0], o[1], B, Bq, Lq, Lk, heads, d, dv, scale, dropout, seed};
+  return a.finish([&](Backend& b) { return b.crossAttention(p); });
+}
+
+// groupFC(x, w, bias|null, out, B, K, D, g, N)
+// groupFCBackward(x, w, dOut, dX, dW, dBias, B, K, D, g, N)
+template <bool kBackward>
+Napi::Value GroupFC(const Napi::CallbackInfo& info) {
+  Args a(info, kBackward ? "groupFCBackward" : "groupFC");
+  const float* x = static_cast<const float*>(a.ptr());
+  const float* w = static_cast<const float*>(a.ptr());
+  const float* third = static_cast<const float*>(a.ptr(!kBackward));
+  float* o[3] = {};
+  const int nOut = kBackward ? 3 : 1;
+  for (int i = 0; i < nOut; ++i) o[i] = static_cast<float*>(a.ptr());
+  int64_t B = a.i64(), K = a.i64(), D = a.i64(), g = a.i64(), N = a.i64();
+  for (int64_t v : {B, K, D, g, N}) a.positive(v, "every size");
+  if (N > mul({K, g}) || N <= mul({K - 1, g})) a.need(0, -1);
+  const int64_t xN = mul({B, K, D}), wN = mul({K, D, g}), lN = mul({B, N});
+  a.need(0, xN);
+  a.need(1, wN);
+  a.need(2, kBackward ? lN : N);
+  if (kBackward) {
+    a.need(3, xN);
+    a.need(4, wN);
+    a.need(5, N);
+    GroupFCBackwardParams p{x, w, third, o[0], o[1], o[2], B, K, D, g, N};
+    return a.finish([&](Backend& b) { return b.groupFCBackward(p); });
+  }
+  a.need(3, lN);
+  GroupFCParams p{x, w, third, o[0], B, K, D, g, N};
+  return a.finish([&](Backend& b) { return b.groupFC(p); });
+}
+
+// multiLabelLoss(logits, targets, loss, grad|null, n, kind, gammaPos, gammaNeg, clip, eps, focalGrad)
+Napi::Value MultiLabelLoss(const Napi::CallbackInfo& info) {
+  Args a(info, "multiLabelLoss");
+  MultiLabelLossParams p{};
+  p.logits = static_cast<const float*>(a.ptr());
+  p.targets = static_cast<const float*>(a.ptr());
+  p.loss = static_cast<float*>(a.ptr());
+  p.grad = static_cast<float*>(a.ptr(true));
+  p.n = a.i64();
+  const int32_t kind = a.i32();
+  p.kind = static_cast<MultiLabelLossKind>(kind);
+  p.gammaPos = a.f32();
+  p.gammaNeg = a.f32();
+  p.clip = a.f32();
+  p.eps = a.f32();
+  p.focalGrad = a.flag();
+  if (kind != 0 && kind != 1) a.need(0, -1);
+  for (size_t i = 0; i < 4; ++i) a.need(i, p.n);
+  return a.finish([&](Backend& b) { return b.multiLabelLoss(p); });
+}
+
 // Exceptions never escape through N-API (they would terminate the process): they become error strings.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value Guarded(const Napi::CallbackInfo& info) {
@@ -471,6 +574,13 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   exports.Set("outlookAttentionBackward", Napi::Function::New(env, Guarded<Outlook<true>>, "outlookAttentionBackward"));
   exports.Set("haloAttention", Napi::Function::New(env, Guarded<Halo<false>>, "haloAttention"));
   exports.Set("haloAttentionBackward", Napi::Function::New(env, Guarded<Halo<true>>, "haloAttentionBackward"));
+  exports.Set("dropout", Napi::Function::New(env, Guarded<Dropout>, "dropout"));
+  exports.Set("crossAttention", Napi::Function::New(env, Guarded<CrossAttention<false>>, "crossAttention"));
+  exports.Set("crossAttentionBackward",
+              Napi::Function::New(env, Guarded<CrossAttention<true>>, "crossAttentionBackward"));
+  exports.Set("groupFC", Napi::Function::New(env, Guarded<GroupFC<false>>, "groupFC"));
+  exports.Set("groupFCBackward", Napi::Function::New(env, Guarded<GroupFC<true>>, "groupFCBackward"));
+  exports.Set("multiLabelLoss", Napi::Function::New(env, Guarded<MultiLabelLoss>, "multiLabelLoss"));
 }
 
 }  // namespace binding

@@ -29,6 +29,12 @@ void outlookAttention(const OutlookParams& p, ThreadPool& pool);
 void outlookAttentionBackward(const OutlookBackwardParams& p, ThreadPool& pool);
 void haloAttention(const HaloParams& p, ThreadPool& pool);
 void haloAttentionBackward(const HaloBackwardParams& p, ThreadPool& pool);
+void dropout(const DropoutParams& p, ThreadPool& pool);
+void crossAttention(const CrossAttentionParams& p, ThreadPool& pool);
+void crossAttentionBackward(const CrossAttentionBackwardParams& p, ThreadPool& pool);
+void groupFC(const GroupFCParams& p, ThreadPool& pool);
+void groupFCBackward(const GroupFCBackwardParams& p, ThreadPool& pool);
+void multiLabelLoss(const MultiLabelLossParams& p, ThreadPool& pool);
 
 // The instruction set the GEMM uses: "avx512" | "avx2" | "scalar" — the best this CPU supports,
 // lowered (never raised) by the environment variable VISATTN_ISA=avx2|scalar. Read once.

@@ -17,10 +17,12 @@
 // kernels' 16-lane logic is compiled into this driver itself (outlook_kernel.inc, halo_kernel.inc) for
 // the same purpose.
 // Usage: test_cpu_kernels [--no-bench] [--bench-only] [--size N] [--reps R] [--outlook-bench] [--halo-bench]
-//                         [--verbose]
+//                         [--mld-bench] [--verbose]
 //   --outlook-bench: only time the outlook kernels (VOLO-D1 stage 1, B = 8) per ISA, 1 and 2 threads.
 //   --halo-bench: only time the halo kernels (halonet50ts stage 3, B = 8) per ISA, 1 and 2 threads.
-//   --verbose: print the halo cases' max relative errors.
+//   --mld-bench: only time the ML-Decoder kernels per ISA, 1 and 2 threads: cross-attention at the COCO
+//                shape (B = 8, 80 shared queries, 196 keys, 8 heads, d = 96) and the group FC (OpenImages, COCO).
+//   --verbose: print the halo and ML-Decoder cases' max relative errors.
 // Exit status 0 iff every check passed.
 #include <algorithm>
 #include <chrono>
@@ -29,12 +31,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cpu/cpu_kernels.h"
 #include "cpu/gemm_internal.h"
 #include "cpu/math_internal.h"
+#include "cpu/group_decoder_internal.h"
 #include "cpu/halo_internal.h"
 #include "cpu/outlook_internal.h"
 #include "visattn/philox.h"
@@ -48,6 +52,10 @@
 #define VA_HL_LANES 16
 #include "cpu/halo_kernel.inc"
 #undef VA_HL_LANES
+// Likewise the ML-Decoder kernels' 16-lane logic (kMdTable, internal).
+#define VA_MD_LANES 16
+#include "cpu/group_decoder_kernel.inc"
+#undef VA_MD_LANES
 
 #ifdef VA_TEST_HAVE_AVX512_EMULATED
 namespace va { namespace cpu { namespace gemm { const KernelInfo& kernelAvx512Emulated(); } } }
@@ -658,15 +666,15 @@ static void haloRef(const HaloCase& c, float scale, const std::vector<float>& q,
 
 static bool g_verbose = false;
 
-// max |got − ref| / max(1e-6, max |ref|), inf when got has a non-finite value
-static double relErr(const std::vector<float>& got, const std::vector<double>& ref) {
+// max |got − ref| / max(floor, max |ref|), inf when got has a non-finite value
+static double relErr(const std::vector<float>& got, const std::vector<double>& ref, double floor = 1e-6) {
   double mx = 0, err = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
     mx = std::max(mx, std::fabs(ref[i]));
     if (!std::isfinite(got[i])) return INFINITY;
     err = std::max(err, std::fabs(got[i] - ref[i]));
   }
-  return err / std::max(mx, 1e-6);
+  return err / std::max(mx, floor);
 }
 
 static void testHalo(const char* label, const cpu::halo::HaloKernels* ki = nullptr) {
@@ -755,6 +763,412 @@ static void testHaloEmpty(const cpu::halo::HaloKernels* ki = nullptr) {
   bool ok = true;
   for (size_t i = 0; i < dRH.size(); ++i) ok = ok && dRH[i] == 0.0f && dRW[i] == 0.0f;
   check(ok, "halo B = 0: zero table gradients");
+}
+
+// ------------------------------------------------------------------- ML-Decoder (issue 5)
+// Calls through a given 16-lane table (the emulated AVX-512 logic) or the public functions.
+struct MldRun {
+  const cpu::mld::MldKernels* ki;
+  void attn(const CrossAttentionParams& p, ThreadPool& P) const {
+    if (ki) cpu::mld::crossAttentionWith(*ki, p, P); else cpu::crossAttention(p, P);
+  }
+  void attnBwd(const CrossAttentionBackwardParams& p, ThreadPool& P) const {
+    if (ki) cpu::mld::crossAttentionBackwardWith(*ki, p, P); else cpu::crossAttentionBackward(p, P);
+  }
+  void gfc(const GroupFCParams& p, ThreadPool& P) const {
+    if (ki) cpu::mld::groupFCWith(*ki, p, P); else cpu::groupFC(p, P);
+  }
+  void gfcBwd(const GroupFCBackwardParams& p, ThreadPool& P) const {
+    if (ki) cpu::mld::groupFCBackwardWith(*ki, p, P); else cpu::groupFCBackward(p, P);
+  }
+  void drop(const DropoutParams& p, ThreadPool& P) const {
+    if (ki) cpu::mld::dropoutWith(*ki, p, P); else cpu::dropout(p, P);
+  }
+  void loss(const MultiLabelLossParams& p, ThreadPool& P) const {
+    if (ki) cpu::mld::multiLabelLossWith(*ki, p, P); else cpu::multiLabelLoss(p, P);
+  }
+};
+
+struct AttnCase {
+  int64_t B, Bq, Lq, Lk;
+  int heads, d, dv;
+  float drop;
+  float inScale = 1;  // q/k magnitude (larger: sharper softmax)
+};
+
+// Naive double reference of visattn/params.h CrossAttentionParams / CrossAttentionBackwardParams.
+// Also returns the number of kept mask elements (dropout > 0).
+static int64_t attnRef(const AttnCase& c, float scale, uint64_t seed, const std::vector<float>& q,
+                       const std::vector<float>& k, const std::vector<float>& v, const std::vector<float>& g,
+                       std::vector<double>& out, std::vector<double>& lse, std::vector<double>& dQ,
+                       std::vector<double>& dK, std::vector<double>& dV) {
+  const int64_t M = c.heads, d = c.d, dv = c.dv, Lq = c.Lq, Lk = c.Lk;
+  out.assign(c.B * Lq * M * dv, 0.0); lse.assign(c.B * M * Lq, 0.0);
+  dQ.assign(q.size(), 0.0); dK.assign(k.size(), 0.0); dV.assign(v.size(), 0.0);
+  std::vector<double> P(Lk), keep(Lk), dP(Lk);
+  int64_t kept = 0;
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t i = 0; i < Lq; ++i) {
+        const int64_t bq = c.Bq == 1 ? 0 : b;
+        const float* qi = &q[((bq * Lq + i) * M + m) * d];
+        double mx = -1e300, sum = 0;
+        for (int64_t j = 0; j < Lk; ++j) {
+          const float* kj = &k[((b * Lk + j) * M + m) * d];
+          double s = 0;
+          for (int64_t e = 0; e < d; ++e) s += double(qi[e]) * kj[e];
+          P[j] = scale * s;
+          mx = std::max(mx, P[j]);
+        }
+        for (int64_t j = 0; j < Lk; ++j) sum += P[j] = std::exp(P[j] - mx);
+        for (int64_t j = 0; j < Lk; ++j) {
+          P[j] /= sum;
+          const bool kp = c.drop == 0.0f ||
+                          philox::dropoutKeep(uint64_t(((b * M + m) * Lq + i) * Lk + j), seed, 0, c.drop);
+          kept += kp;
+          keep[j] = kp ? 1.0 / (1.0 - double(c.drop)) : 0.0;
+        }
+        lse[(b * M + m) * Lq + i] = mx + std::log(sum);
+        const int64_t orow = ((b * Lq + i) * M + m) * dv;
+        for (int64_t j = 0; j < Lk; ++j)
+          for (int64_t e = 0; e < dv; ++e) out[orow + e] += P[j] * keep[j] * v[((b * Lk + j) * M + m) * dv + e];
+        // backward
+        double D = 0;
+        for (int64_t j = 0; j < Lk; ++j) {
+          double s = 0;
+          for (int64_t e = 0; e < dv; ++e) s += double(g[orow + e]) * v[((b * Lk + j) * M + m) * dv + e];
+          dP[j] = s;
+          D += P[j] * keep[j] * s;
+        }
+        for (int64_t j = 0; j < Lk; ++j) {
+          const double dS = P[j] * (dP[j] * keep[j] - D);
+          const int64_t krow = ((b * Lk + j) * M + m);
+          for (int64_t e = 0; e < d; ++e) {
+            dQ[((bq * Lq + i) * M + m) * d + e] += scale * dS * k[krow * d + e];
+            dK[krow * d + e] += scale * dS * qi[e];
+          }
+          for (int64_t e = 0; e < dv; ++e) dV[krow * dv + e] += P[j] * keep[j] * g[orow + e];
+        }
+      }
+  return kept;
+}
+
+static void testCrossAttention(const char* label, const MldRun& run) {
+  const AttnCase cases[] = {
+      {3, 1, 7, 5, 2, 8, 8, 0.0f},          // shared queries (Bq = 1)
+      {3, 3, 7, 5, 2, 8, 8, 0.0f},          // per-image queries (Bq = B)
+      {2, 1, 5, 1, 2, 4, 3, 0.0f},          // Lk = 1
+      {2, 2, 6, 1, 1, 5, 5, 0.3f},          // Lk = 1 with dropout
+      {1, 1, 13, 11, 1, 5, 7, 0.0f},        // odd sizes, one head, B = 1
+      {2, 1, 20, 49, 3, 96, 96, 0.0f},      // d = 96 (ML-Decoder), OpenImages-like T = 49
+      {2, 2, 17, 33, 1, 128, 128, 0.3f},    // d = 128, dropout
+      {2, 1, 80, 196, 2, 96, 96, 0.3f},     // the COCO shape (fewer images/heads), dropout 0.3
+      {2, 1, 80, 196, 2, 96, 96, 0.0f},     // … without dropout
+      {2, 2, 9, 300, 2, 3, 2, 0.3f},        // d, dv < lane count
+      {1, 1, 40, 3000, 1, 9, 17, 0.1f},     // long Lk: several query blocks (dK/dV accumulate)
+      {2, 1, 16, 20, 2, 24, 24, 0.0f, 4.0f},  // sharp softmax (large logits)
+      {2, 1, 3, 4, 2, 1, 1, 0.5f},          // d = dv = 1
+      {2, 2, 10, 13, 2, 20, 12, 0.3f},      // d = 20 (overlapping last vector), dv = 12
+      {4, 1, 33, 7, 3, 17, 9, 0.1f},        // Bq = 1, odd everything
+  };
+  uint64_t seed = 31000;
+  for (const auto& c : cases) {
+    const float scale = 1.0f / std::sqrt(float(c.d));
+    const uint64_t dseed = 0x5eed0000ull + seed;
+    auto q = randVec(c.Bq * c.Lq * c.heads * c.d, seed += 13, c.inScale);
+    auto k = randVec(c.B * c.Lk * c.heads * c.d, seed + 1, c.inScale);
+    auto v = randVec(c.B * c.Lk * c.heads * c.dv, seed + 2);
+    auto g = randVec(c.B * c.Lq * c.heads * c.dv, seed + 3);
+    std::vector<double> rOut, rLse, rdQ, rdK, rdV;
+    const int64_t kept = attnRef(c, scale, dseed, q, k, v, g, rOut, rLse, rdQ, rdK, rdV);
+    char tag[200];
+    std::snprintf(tag, sizeof tag, "crossAttention B%lld Bq%lld Lq%lld Lk%lld M%d d%d dv%d p%g x%g", (long long)c.B,
+                  (long long)c.Bq, (long long)c.Lq, (long long)c.Lk, c.heads, c.d, c.dv, c.drop, c.inScale);
+    if (c.drop > 0.0f) {
+      const double total = double(c.B) * c.heads * c.Lq * c.Lk, frac = kept / total;
+      const double sd = std::sqrt(c.drop * (1.0 - c.drop) / total);
+      check(std::fabs(frac - (1.0 - c.drop)) <= 5 * sd + 1e-9, (std::string(tag) + " kept fraction").c_str(), frac,
+            1.0 - c.drop);
+    }
+    std::vector<float> r0[5];
+    for (int t = 0; t < 3; ++t) {
+      std::vector<float> out(rOut.size(), NAN), lse(rLse.size(), NAN), dQ(q.size(), NAN), dK(k.size(), NAN),
+          dV(v.size(), NAN);
+      CrossAttentionParams fp{q.data(), k.data(), v.data(), out.data(), lse.data(), c.B, c.Bq, c.Lq, c.Lk,
+                              c.heads, c.d, c.dv, scale, c.drop, dseed};
+      run.attn(fp, *g_pools[t]);
+      CrossAttentionBackwardParams bp{q.data(), k.data(), v.data(), out.data(), lse.data(), g.data(), dQ.data(),
+                                      dK.data(), dV.data(), c.B, c.Bq, c.Lq, c.Lk, c.heads, c.d, c.dv, scale,
+                                      c.drop, dseed};
+      run.attnBwd(bp, *g_pools[t]);
+      std::vector<float>* got[5] = {&out, &lse, &dQ, &dK, &dV};
+      const char* names[5] = {"out", "lse", "dQ", "dK", "dV"};
+      if (t == 0) {
+        const std::vector<double>* ref[5] = {&rOut, &rLse, &rdQ, &rdK, &rdV};
+        const double tol[5] = {2e-5, 2e-6, 1e-4, 1e-4, 5e-5};
+        std::string line;
+        for (int o = 0; o < 5; ++o) {
+          // Lk = 1: P = 1 and dS = 0 exactly, so dQ and dK are pure rounding noise: an absolute bound
+          const double e = relErr(*got[o], *ref[o], c.Lk == 1 && (o == 2 || o == 3) ? 1.0 : 1e-6);
+          check(e <= tol[o], (std::string(tag) + " " + names[o]).c_str(), e, tol[o]);
+          char buf[48];
+          std::snprintf(buf, sizeof buf, " %s %.1e", names[o], e);
+          line += buf;
+          r0[o] = *got[o];
+        }
+        if (g_verbose) std::printf("  [%s] %s:%s\n", label, tag, line.c_str());
+      } else {
+        for (int o = 0; o < 5; ++o)
+          sameBits(*got[o], r0[o],
+                   (std::string(tag) + " " + names[o] + " threads=" + std::to_string(kPoolSizes[t]) + " bit-identical").c_str());
+      }
+    }
+  }
+}
+
+struct GfcCase { int64_t B, K, D, g, N; bool bias; };
+
+static void testGroupFC(const char* label, const MldRun& run) {
+  const GfcCase cases[] = {
+      {3, 10, 40, 13, 125, true},     // N = (K − 1)·g + 8: not a multiple of K, a short last group
+      {2, 7, 33, 5, 31, false},       // g < lane count (dot path), null bias, last group 1 slot
+      {4, 80, 96, 1, 80, true},       // K = N (COCO: g = 1)
+      {3, 5, 7, 20, 81, true},        // last group has 1 slot; D < lane count
+      {2, 4, 50, 17, 68, false},      // N = K·g, g = 17 (overlapping last vector)
+      {1, 3, 16, 16, 40, true},       // g = 16, batch 1
+      {5, 1, 9, 3, 2, true},          // one group, N < g
+      {12, 6, 20, 9, 50, true},       // batch > 8 (the dW product's general path), g > 8
+      {11, 4, 24, 20, 77, false},     // batch > 8, g = 20
+      {8, 100, 768, 97, 9605, true},  // OpenImages
+  };
+  uint64_t seed = 47000;
+  for (const auto& c : cases) {
+    auto x = randVec(c.B * c.K * c.D, seed += 7), w = randVec(c.K * c.D * c.g, seed + 1),
+         bias = randVec(c.N, seed + 2), g = randVec(c.B * c.N, seed + 3);
+    std::vector<double> rOut(c.B * c.N, 0.0), rdX(x.size(), 0.0), rdW(w.size(), 0.0), rdB(c.N, 0.0);
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t col = 0; col < c.N; ++col) {
+        const int64_t kk = col / c.g, j = col % c.g;
+        double s = c.bias ? bias[col] : 0.0;
+        for (int64_t e = 0; e < c.D; ++e) {
+          s += double(x[(b * c.K + kk) * c.D + e]) * w[(kk * c.D + e) * c.g + j];
+          rdX[(b * c.K + kk) * c.D + e] += double(w[(kk * c.D + e) * c.g + j]) * g[b * c.N + col];
+          rdW[(kk * c.D + e) * c.g + j] += double(x[(b * c.K + kk) * c.D + e]) * g[b * c.N + col];
+        }
+        rOut[b * c.N + col] = s;
+        rdB[col] += g[b * c.N + col];
+      }
+    char tag[160];
+    std::snprintf(tag, sizeof tag, "groupFC B%lld K%lld D%lld g%lld N%lld bias%d", (long long)c.B, (long long)c.K,
+                  (long long)c.D, (long long)c.g, (long long)c.N, c.bias);
+    std::vector<float> r0[4];
+    for (int t = 0; t < 3; ++t) {
+      std::vector<float> out(rOut.size(), NAN), dX(x.size(), NAN), dW(w.size(), NAN), dB(c.N, NAN);
+      run.gfc({x.data(), w.data(), c.bias ? bias.data() : nullptr, out.data(), c.B, c.K, c.D, c.g, c.N}, *g_pools[t]);
+      run.gfcBwd({x.data(), w.data(), g.data(), dX.data(), dW.data(), dB.data(), c.B, c.K, c.D, c.g, c.N}, *g_pools[t]);
+      std::vector<float>* got[4] = {&out, &dX, &dW, &dB};
+      const char* names[4] = {"out", "dX", "dW", "dBias"};
+      if (t == 0) {
+        const std::vector<double>* ref[4] = {&rOut, &rdX, &rdW, &rdB};
+        std::string line;
+        for (int o = 0; o < 4; ++o) {
+          const double e = relErr(*got[o], *ref[o]);
+          check(e <= 2e-5, (std::string(tag) + " " + names[o]).c_str(), e, 2e-5);
+          char buf[48];
+          std::snprintf(buf, sizeof buf, " %s %.1e", names[o], e);
+          line += buf;
+          r0[o] = *got[o];
+        }
+        bool zeros = true;  // the unused slots of the last group: exactly +0
+        for (int64_t e = 0; e < c.D; ++e)
+          for (int64_t j = c.N - (c.K - 1) * c.g; j < c.g; ++j) {
+            const float z = dW[((c.K - 1) * c.D + e) * c.g + j];
+            zeros = zeros && z == 0.0f && !std::signbit(z);
+          }
+        check(zeros, (std::string(tag) + " dW unused slots exactly 0").c_str());
+        if (g_verbose) std::printf("  [%s] %s:%s\n", label, tag, line.c_str());
+      } else {
+        for (int o = 0; o < 4; ++o)
+          sameBits(*got[o], r0[o],
+                   (std::string(tag) + " " + names[o] + " threads=" + std::to_string(kPoolSizes[t]) + " bit-identical").c_str());
+      }
+    }
+  }
+}
+
+static void testDropoutOp(const MldRun& run) {
+  const int64_t sizes[] = {1, 5, 67, 1000, 100003};
+  const float probs[] = {0.0f, 0.3f, 0.9f, 0.5f};
+  uint64_t seed = 0xABCDEF0123ull;
+  for (int64_t n : sizes)
+    for (float pr : probs) {
+      const uint64_t offset = n == 67 ? (1ull << 40) + 3 : 7;  // a 64-bit offset
+      auto x = randVec(n, n + 3, 3.0f);
+      std::vector<float> first;
+      bool exact = true;
+      int64_t kept = 0;
+      for (int t = 0; t < 3; ++t) {
+        std::vector<float> out(n, NAN);
+        run.drop({x.data(), out.data(), n, pr, seed, offset}, *g_pools[t]);
+        if (t == 0) {
+          const float kp = 1.0f - pr;
+          for (int64_t i = 0; i < n; ++i) {
+            const bool keep = philox::dropoutKeep(uint64_t(i), seed, offset, pr);
+            kept += keep;
+            const float want = keep ? x[i] / kp : 0.0f;
+            exact = exact && std::memcmp(&want, &out[i], 4) == 0;
+          }
+          first = out;
+        } else {
+          sameBits(out, first, ("dropout n" + std::to_string(n) + " threads=" + std::to_string(kPoolSizes[t])).c_str());
+        }
+      }
+      char tag[96];
+      std::snprintf(tag, sizeof tag, "dropout n%lld p%g: bit-exact with philox::dropoutKeep", (long long)n, pr);
+      check(exact, tag);
+      if (n == 100003) {
+        const double frac = double(kept) / n, sd = std::sqrt(pr * (1.0 - pr) / n);
+        check(std::fabs(frac - (1.0 - pr)) <= 5 * sd + 1e-12, "dropout kept fraction", frac, 1.0 - pr);
+      }
+      seed += 0x9E37;
+    }
+  // a seed with high bits and a counter crossing 2^32 groups (the carry into the high word)
+  {
+    const int64_t n = 4096;
+    auto x = randVec(n, 5);
+    std::vector<float> out(n, NAN);
+    const uint64_t offset = 0xFFFFFFFF00000001ull, sd = 0xFEDCBA9876543210ull;
+    run.drop({x.data(), out.data(), n, 0.25f, sd, offset}, *g_pools[1]);
+    bool exact = true;
+    for (int64_t i = 0; i < n; ++i) {
+      const float want = philox::dropoutKeep(uint64_t(i), sd, offset, 0.25f) ? x[i] / 0.75f : 0.0f;
+      exact = exact && std::memcmp(&want, &out[i], 4) == 0;
+    }
+    check(exact, "dropout 64-bit seed/offset bit-exact");
+  }
+}
+
+// ASL / BCE reference in double, straight from visattn/params.h (p and 1 − p both from σ, no
+// cancellation); the gradient by central differences of this function.
+struct LossCfg { MultiLabelLossKind kind; float gp, gn, clip, eps; bool focal; };
+static double lossRef(const LossCfg& c, double x, double y, double* wPosOut = nullptr, double* wNegOut = nullptr) {
+  const double p = 1.0 / (1.0 + std::exp(-x)), q = 1.0 / (1.0 + std::exp(x));
+  if (c.kind == MultiLabelLossKind::Bce) return std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::fabs(x)));
+  const double pn = std::min(q + c.clip, 1.0);
+  const double pm = pn >= 1.0 ? 0.0 : std::max(p - c.clip, 0.0);  // 1 − p_neg without cancellation
+  const double wPos = c.gp == 0 ? 1.0 : std::pow(q, c.gp), wNeg = c.gn == 0 ? 1.0 : std::pow(pm, c.gn);
+  if (wPosOut) *wPosOut = wPos;
+  if (wNegOut) *wNegOut = wNeg;
+  return -(y * std::log(std::max(p, double(c.eps))) * wPos + (1 - y) * std::log(std::max(pn, double(c.eps))) * wNeg);
+}
+static double lossRefGrad(const LossCfg& c, double x, double y) {
+  const double h = 1e-5 * std::max(1.0, std::fabs(x));
+  if (c.focal || c.kind == MultiLabelLossKind::Bce)
+    return (lossRef(c, x + h, y) - lossRef(c, x - h, y)) / (2 * h);
+  // focusing weights held constant at x
+  double wp, wn;
+  lossRef(c, x, y, &wp, &wn);
+  auto part = [&](double z) {
+    const double p = 1.0 / (1.0 + std::exp(-z)), q = 1.0 / (1.0 + std::exp(z));
+    const double pn = std::min(q + c.clip, 1.0);
+    return -(y * std::log(std::max(p, double(c.eps))) * wp + (1 - y) * std::log(std::max(pn, double(c.eps))) * wn);
+  };
+  return (part(x + h) - part(x - h)) / (2 * h);
+}
+
+static void testLoss(const MldRun& run) {
+  const LossCfg cfgs[] = {
+      {MultiLabelLossKind::Asl, 0, 4, 0.05f, 1e-8f, false},  // the training scripts' setting
+      {MultiLabelLossKind::Asl, 0, 4, 0.05f, 1e-8f, true},
+      {MultiLabelLossKind::Asl, 1, 4, 0.05f, 1e-8f, false},  // the class defaults
+      {MultiLabelLossKind::Asl, 1, 4, 0.05f, 1e-8f, true},
+      {MultiLabelLossKind::Asl, 1, 2.5f, 0.0f, 1e-8f, true},  // no clip, fractional γ−
+      {MultiLabelLossKind::Asl, 2, 1, 0.1f, 1e-8f, true},
+      {MultiLabelLossKind::Bce, 0, 0, 0, 0, false},
+  };
+  // logits: random in [−8, 8], then large magnitudes; targets 0 / 1 and a few soft ones
+  const int64_t n = 2000;
+  auto x = randVec(n, 77, 8.0f);
+  auto t = randVec(n, 78);
+  std::vector<float> y(n);
+  for (int64_t i = 0; i < n; ++i) y[i] = t[i] > 0.1f ? 1.0f : t[i] < -0.8f ? 0.3f : 0.0f;
+  const float big[] = {30, -30, 60, -60, 100, -100, 1e4f, -1e4f, 17, -17, 0, 88, -88, 89, -89, 104, -104};
+  for (int i = 0; i < int(sizeof big / sizeof big[0]); ++i) {
+    x[2 * i] = big[i];
+    y[2 * i] = 1.0f;
+    x[2 * i + 1] = big[i];
+    y[2 * i + 1] = 0.0f;
+  }
+  for (const auto& c : cfgs) {
+    char tag[128];
+    std::snprintf(tag, sizeof tag, "multiLabelLoss %s g+%g g-%g clip%g focal%d", c.kind == MultiLabelLossKind::Bce ? "bce" : "asl",
+                  c.gp, c.gn, c.clip, c.focal);
+    std::vector<float> first[2];
+    double errL = 0, errG = 0;
+    bool finite = true;
+    for (int th = 0; th < 3; ++th) {
+      std::vector<float> loss(n, NAN), grad(n, NAN), loss2(n, NAN);
+      MultiLabelLossParams p{x.data(), y.data(), loss.data(), grad.data(), n, c.kind, c.gp, c.gn, c.clip, c.eps, c.focal};
+      run.loss(p, *g_pools[th]);
+      p.loss = loss2.data();
+      p.grad = nullptr;  // no gradient requested: same loss
+      run.loss(p, *g_pools[th]);
+      if (th == 0) {
+        for (int64_t i = 0; i < n; ++i) {
+          const double rl = lossRef(c, x[i], y[i]), rg = lossRefGrad(c, x[i], y[i]);
+          finite = finite && std::isfinite(loss[i]) && std::isfinite(grad[i]);
+          // relative, with a small absolute floor: p − clip cancels in fp32 near p = clip (as in PyTorch)
+          errL = std::max(errL, std::fabs(loss[i] - rl) / (std::fabs(rl) + 1e-3));
+          errG = std::max(errG, std::fabs(grad[i] - rg) / (std::fabs(rg) + 1e-3));
+        }
+        check(finite && errL <= 1e-5, (std::string(tag) + " loss").c_str(), errL, 1e-5);
+        check(finite && errG <= 1e-4, (std::string(tag) + " grad").c_str(), errG, 1e-4);
+        sameBits(loss2, loss, (std::string(tag) + " loss without grad").c_str());
+        first[0] = loss;
+        first[1] = grad;
+        if (g_verbose) std::printf("  %s: loss %.1e grad %.1e\n", tag, errL, errG);
+      } else {
+        sameBits(loss, first[0], (std::string(tag) + " loss threads=" + std::to_string(kPoolSizes[th])).c_str());
+        sameBits(grad, first[1], (std::string(tag) + " grad threads=" + std::to_string(kPoolSizes[th])).c_str());
+      }
+    }
+  }
+}
+
+// Inconsistent sizes throw std::invalid_argument; B = 0 computes nothing (group FC backward: zero dW, dBias).
+static void testMldEdges(const MldRun& run) {
+  float dummy[4] = {0, 0, 0, 0}, lse[4];
+  auto throws = [](auto&& fn) {
+    try {
+      fn();
+    } catch (const std::invalid_argument&) {
+      return true;
+    }
+    return false;
+  };
+  CrossAttentionParams fp{dummy, dummy, dummy, dummy, lse, 2, 3, 1, 1, 1, 1, 1, 1.0f, 0.0f, 0};  // Bq ∉ {1, B}
+  check(throws([&] { run.attn(fp, *g_pools[1]); }), "crossAttention rejects Bq not in {1, B}");
+  fp.Bq = 1;
+  fp.dropout = 1.0f;
+  check(throws([&] { run.attn(fp, *g_pools[1]); }), "crossAttention rejects dropout 1");
+  GroupFCParams gp{dummy, dummy, nullptr, dummy, 1, 2, 1, 2, 2};  // N <= (K − 1)·g
+  check(throws([&] { run.gfc(gp, *g_pools[1]); }), "groupFC rejects N <= (K - 1)·g");
+  check(throws([&] { run.drop({dummy, dummy, 4, -0.5f, 1, 0}, *g_pools[1]); }), "dropout rejects p < 0");
+  std::vector<float> dW(2 * 3 * 4, NAN), dB(7, NAN);
+  run.gfcBwd({dummy, dummy, dummy, dummy, dW.data(), dB.data(), 0, 2, 3, 4, 7}, *g_pools[1]);
+  bool zeros = true;
+  for (float v : dW) zeros = zeros && v == 0.0f;
+  for (float v : dB) zeros = zeros && v == 0.0f;
+  check(zeros, "groupFC backward with B = 0: zero dW and dBias");
+}
+
+static void testMld(const char* label, const cpu::mld::MldKernels* ki = nullptr) {
+  const MldRun run{ki};
+  testCrossAttention(label, run);
+  testGroupFC(label, run);
+  testDropoutOp(run);
+  testLoss(run);
+  testMldEdges(run);
 }
 
 static void testThreadPool() {
@@ -924,11 +1338,89 @@ static void benchHalo(const cpu::halo::HaloKernels& ki, int reps) {
   }
 }
 
+// ML-Decoder shapes (issue 5): cross-attention at the COCO shape (B = 8, Lq = 80 shared queries, Lk = 196,
+// 8 heads, d = dv = 96), dropout 0 and 0.1, fwd / bwd / fwd+bwd; group FC at the OpenImages shape (B = 8,
+// K = 100, D = 768, g = 97, N = 9605, w = 30 MB) and COCO's (K = N = 80, g = 1), fwd / bwd.
+static void benchMld(const cpu::mld::MldKernels& ki, int reps) {
+  struct Tm { double med, min, cpu; };
+  auto timeIt = [&](auto&& fn) {
+    for (int i = 0; i < 3; ++i) fn();
+    std::vector<double> ms, cpu;
+    for (int i = 0; i < reps; ++i) {
+      timespec a, b;
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+      auto t0 = std::chrono::steady_clock::now();
+      fn();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+      cpu.push_back((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6);
+    }
+    std::sort(ms.begin(), ms.end());
+    std::sort(cpu.begin(), cpu.end());
+    return Tm{ms[ms.size() / 2], ms[0], cpu[cpu.size() / 2]};
+  };
+  // cross-attention
+  {
+    const int64_t B = 8, Lq = 80, Lk = 196;
+    const int M = 8, d = 96, dv = 96;
+    const float scale = 1.0f / std::sqrt(float(d));
+    auto q = randVec(Lq * M * d, 1), k = randVec(B * Lk * M * d, 2), v = randVec(B * Lk * M * dv, 3),
+         g = randVec(B * Lq * M * dv, 4);
+    std::vector<float> out(g.size()), lse(B * M * Lq), dQ(q.size()), dK(k.size()), dV(v.size());
+    // nominal: QKᵀ and PV forward, four products backward; executed: the backward recomputes QKᵀ
+    const double mm = 2.0 * B * M * Lq * Lk * d;  // one product
+    for (float drop : {0.0f, 0.1f}) {
+      CrossAttentionParams fp{q.data(), k.data(), v.data(), out.data(), lse.data(), B, 1, Lq, Lk, M, d, dv, scale, drop, 7};
+      CrossAttentionBackwardParams bp{q.data(), k.data(), v.data(), out.data(), lse.data(), g.data(), dQ.data(),
+                                      dK.data(), dV.data(), B, 1, Lq, Lk, M, d, dv, scale, drop, 7};
+      for (int t = 0; t < 2; ++t) {
+        ThreadPool& P = *g_pools[t];
+        const Tm f = timeIt([&] { cpu::mld::crossAttentionWith(ki, fp, P); });
+        const Tm bw = timeIt([&] { cpu::mld::crossAttentionBackwardWith(ki, bp, P); });
+        const Tm fb = timeIt([&] {
+          cpu::mld::crossAttentionWith(ki, fp, P);
+          cpu::mld::crossAttentionBackwardWith(ki, bp, P);
+        });
+        const int th = kPoolSizes[t];
+        auto line = [&](const char* what, const Tm& x, double nom, double exe) {
+          std::printf("  xattn %2d lanes p=%.1f %dt: %-7s %7.3f ms (min %7.3f, cpu %7.3f)  %6.1f GFLOP/s nominal, %5.1f "
+                      "executed = %2.0f%% of %d×91 (at min)\n", ki.lanes, drop, th, what, x.med, x.min, x.cpu,
+                      nom / x.min * 1e-6, exe / x.min * 1e-6, 100 * exe / x.min * 1e-6 / (91.0 * th), th);
+        };
+        line("fwd", f, 2 * mm, 2 * mm);
+        line("bwd", bw, 4 * mm, 5 * mm);
+        line("fwd+bwd", fb, 6 * mm, 7 * mm);
+      }
+    }
+  }
+  // group FC
+  struct Shape { const char* name; int64_t B, K, D, g, N; };
+  const Shape shapes[] = {{"OpenImages", 8, 100, 768, 97, 9605}, {"COCO", 8, 80, 768, 1, 80}};
+  for (const auto& s : shapes) {
+    auto x = randVec(s.B * s.K * s.D, 5), w = randVec(s.K * s.D * s.g, 6), bias = randVec(s.N, 7),
+         g = randVec(s.B * s.N, 8);
+    std::vector<float> out(s.B * s.N), dX(x.size()), dW(w.size()), dB(s.N);
+    const GroupFCParams fp{x.data(), w.data(), bias.data(), out.data(), s.B, s.K, s.D, s.g, s.N};
+    const GroupFCBackwardParams bp{x.data(), w.data(), g.data(), dX.data(), dW.data(), dB.data(), s.B, s.K, s.D, s.g, s.N};
+    const double flops = 2.0 * s.B * s.K * s.D * s.g;
+    const double fBytes = 4.0 * (w.size() + x.size() + out.size()), bBytes = 4.0 * (2 * w.size() + 2 * x.size() + g.size());
+    for (int t = 0; t < 2; ++t) {
+      ThreadPool& P = *g_pools[t];
+      const Tm f = timeIt([&] { cpu::mld::groupFCWith(ki, fp, P); });
+      const Tm bw = timeIt([&] { cpu::mld::groupFCBackwardWith(ki, bp, P); });
+      std::printf("  groupFC %-10s %2d lanes %dt: fwd %7.3f ms (min %7.3f, %5.1f GFLOP/s, %5.1f GB/s)  bwd %7.3f ms (min "
+                  "%7.3f, %5.1f GFLOP/s, %5.1f GB/s)\n", s.name, ki.lanes, kPoolSizes[t], f.med, f.min,
+                  flops / f.min * 1e-6, fBytes / f.min * 1e-6, bw.med, bw.min, 2 * flops / bw.min * 1e-6,
+                  bBytes / bw.min * 1e-6);
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   bool bench = true, tests = true;
   int64_t size = 1024;
   int reps = 5;
-  bool outlookBench = false, haloBench = false;
+  bool outlookBench = false, haloBench = false, mldBench = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--no-bench")) bench = false;
     else if (!std::strcmp(argv[i], "--bench-only")) tests = false;
@@ -936,6 +1428,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--outlook-bench")) { outlookBench = true; tests = false; }
     else if (!std::strcmp(argv[i], "--halo-bench")) { haloBench = true; tests = false; }
+    else if (!std::strcmp(argv[i], "--mld-bench")) { mldBench = true; tests = false; }
     else if (!std::strcmp(argv[i], "--verbose")) g_verbose = true;
   }
   for (int t = 0; t < 3; ++t) g_pools[t] = new ThreadPool(kPoolSizes[t]);
@@ -976,6 +1469,7 @@ int main(int argc, char** argv) {
       testOutlook();
       testHalo(isa.c_str());
       testHaloEmpty();
+      testMld(isa.c_str());
       std::printf("isa %-6s: %s\n", isa.c_str(), g_fail == before ? "all kernels ok" : "FAILURES");
     }
 #ifdef VA_TEST_HAVE_AVX512_EMULATED
@@ -989,8 +1483,9 @@ int main(int argc, char** argv) {
       testOutlook(&kOlTable);
       testHalo("avx512-emulated", &kHlTable);
       testHaloEmpty(&kHlTable);
+      testMld("avx512-emulated", &kMdTable);
       cpu::math::setKernelsForTesting(nullptr);
-      std::printf("avx512 GEMM micro-kernel + 16-lane math + 16-lane outlook + 16-lane halo (emulated, logic only): %s\n",
+      std::printf("avx512 GEMM micro-kernel + 16-lane math + 16-lane outlook + 16-lane halo + 16-lane ML-Decoder (emulated, logic only): %s\n",
                   g_fail == before ? "ok" : "FAILURES");
     }
 #endif
@@ -1019,6 +1514,14 @@ int main(int argc, char** argv) {
     for (auto& isa : isas)
       benchHalo(isa == "avx512" ? cpu::halo::kernelsAvx512()
                 : isa == "avx2" ? cpu::halo::kernelsAvx2() : cpu::halo::kernelsScalar(), reps);
+    bench = false;
+  }
+  if (mldBench) {
+    std::printf("ML-Decoder: cross-attention COCO shape (B=8, Lq=80 shared, Lk=196, 8 heads, d=dv=96), group FC; "
+                "median of %d:\n", reps);
+    for (auto& isa : isas)
+      benchMld(isa == "avx512" ? cpu::mld::kernelsAvx512()
+               : isa == "avx2" ? cpu::mld::kernelsAvx2() : cpu::mld::kernelsScalar(), reps);
     bench = false;
   }
   if (bench) {

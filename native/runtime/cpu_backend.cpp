@@ -94,6 +94,12 @@ class CpuBackend final : public Backend {
   VA_CPU_OP(outlookAttentionBackward, OutlookBackwardParams, cpu::outlookAttentionBackward)
   VA_CPU_OP(haloAttention, HaloParams, cpu::haloAttention)
   VA_CPU_OP(haloAttentionBackward, HaloBackwardParams, cpu::haloAttentionBackward)
+  VA_CPU_OP(dropout, DropoutParams, cpu::dropout)
+  VA_CPU_OP(crossAttention, CrossAttentionParams, cpu::crossAttention)
+  VA_CPU_OP(crossAttentionBackward, CrossAttentionBackwardParams, cpu::crossAttentionBackward)
+  VA_CPU_OP(groupFC, GroupFCParams, cpu::groupFC)
+  VA_CPU_OP(groupFCBackward, GroupFCBackwardParams, cpu::groupFCBackward)
+  VA_CPU_OP(multiLabelLoss, MultiLabelLossParams, cpu::multiLabelLoss)
 #undef VA_CPU_OP
 
   Status injectFault() override {

@@ -836,6 +836,447 @@ void testHalo(Dev& d) {
   std::printf("\n");
 }
 
+// ML-Decoder cross-attention (forward out + lse, dQ, dK, dV) against a double-precision reference
+// written after params.h / spec §1.2–§1.3, with the dropout mask drawn by va::philox::dropoutKeep on
+// the host; run-to-run bitwise determinism of both directions; the kept fraction measured from the
+// kernel's own output (q = 0, v = 1: out·(1 − p) = kept fraction of the row).
+struct CaCase {
+  int64_t B, Bq, Lq, Lk;
+  int heads, d, dv;
+  float drop;
+  const char* what;
+};
+struct CaRef {
+  std::vector<double> out, lse, dq, dk, dv;
+};
+
+CaRef caReference(const CaCase& c, float scale, uint64_t seed, const std::vector<float>& q,
+                  const std::vector<float>& k, const std::vector<float>& v,
+                  const std::vector<float>& g) {
+  const int64_t M = c.heads;
+  CaRef r;
+  r.out.assign(c.B * c.Lq * M * c.dv, 0.0);
+  r.lse.assign(c.B * M * c.Lq, 0.0);
+  r.dq.assign(q.size(), 0.0);
+  r.dk.assign(k.size(), 0.0);
+  r.dv.assign(v.size(), 0.0);
+  std::vector<double> S(c.Lk), P(c.Lk), F(c.Lk), dP(c.Lk);
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t i = 0; i < c.Lq; ++i) {
+        const int64_t qb = c.Bq == 1 ? 0 : b;
+        const float* qp = &q[((qb * c.Lq + i) * M + m) * c.d];
+        const float* gp = &g[((b * c.Lq + i) * M + m) * c.dv];
+        double mx = -1e300;
+        for (int64_t j = 0; j < c.Lk; ++j) {
+          double s = 0;
+          for (int e = 0; e < c.d; ++e) s += double(qp[e]) * k[((b * c.Lk + j) * M + m) * c.d + e];
+          S[j] = double(scale) * s;
+          mx = std::max(mx, S[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < c.Lk; ++j) sum += std::exp(S[j] - mx);
+        r.lse[(b * M + m) * c.Lq + i] = mx + std::log(sum);
+        double D = 0;
+        for (int64_t j = 0; j < c.Lk; ++j) {
+          P[j] = std::exp(S[j] - mx) / sum;
+          const uint64_t idx = static_cast<uint64_t>(((b * M + m) * c.Lq + i) * c.Lk + j);
+          const bool keep = c.drop == 0.0f || va::philox::dropoutKeep(idx, seed, 0, c.drop);
+          F[j] = keep ? 1.0 / (1.0 - double(c.drop)) : 0.0;
+          const float* vp = &v[((b * c.Lk + j) * M + m) * c.dv];
+          dP[j] = 0;
+          for (int e = 0; e < c.dv; ++e) {
+            r.out[((b * c.Lq + i) * M + m) * c.dv + e] += P[j] * F[j] * vp[e];
+            dP[j] += double(gp[e]) * vp[e];
+          }
+          D += P[j] * F[j] * dP[j];
+        }
+        for (int64_t j = 0; j < c.Lk; ++j) {
+          const double dS = P[j] * (dP[j] * F[j] - D);
+          const int64_t kr = ((b * c.Lk + j) * M + m);
+          for (int e = 0; e < c.d; ++e) {
+            r.dq[((qb * c.Lq + i) * M + m) * c.d + e] += double(scale) * dS * k[kr * c.d + e];
+            r.dk[kr * c.d + e] += double(scale) * dS * qp[e];
+          }
+          for (int e = 0; e < c.dv; ++e) r.dv[kr * c.dv + e] += P[j] * F[j] * gp[e];
+        }
+      }
+  return r;
+}
+
+void testCrossAttention(Dev& d) {
+  std::vector<CaCase> cases = {
+      {2, 2, 5, 7, 2, 3, 5, 0.0f, "odd sizes, Bq = B"},
+      {3, 1, 5, 7, 2, 5, 3, 0.0f, "odd sizes, Bq = 1"},
+      {2, 1, 6, 1, 1, 8, 8, 0.0f, "Lk = 1, one head, Bq = 1"},
+      {2, 2, 1, 1, 1, 4, 4, 0.3f, "Lq = Lk = 1, dropout"},
+      {2, 1, 37, 45, 2, 96, 96, 0.0f, "d = 96 fast path, two key tiles, Bq = 1"},
+      {1, 1, 20, 33, 1, 128, 128, 0.3f, "d = 128 fast path, dropout, B = 1"},
+      {2, 2, 9, 40, 3, 16, 24, 0.3f, "dropout, Bq = B"},
+      {3, 1, 11, 13, 2, 7, 9, 0.3f, "dropout, Bq = 1"},
+      {2, 2, 70, 35, 1, 64, 32, 0.0f, "three query tiles, d != dv"},
+      {1, 1, 4, 6, 2, 130, 3, 0.3f, "generic path (d 130), dropout"},
+      {2, 1, 3, 5, 1, 5, 140, 0.0f, "generic path (dv 140), Bq = 1"}};
+  if (gBig)
+    cases = {{2, 1, 100, 49, 2, 96, 96, 0.1f, "OpenImages-like, 64-row tiles"},
+             {3, 3, 80, 70, 4, 128, 64, 0.3f, "64-row tiles, dropout, 24 work items (grid-stride)"},
+             {4, 1, 130, 11, 4, 33, 150, 0.2f, "generic path, grid-stride"}};
+  const char* names[5] = {"out", "lse", "dQ", "dK", "dV"};
+  double worst[5] = {0, 0, 0, 0, 0};
+  const uint64_t seed = 0x5eed0123456789abull;
+  for (const auto& c : cases) {
+    const int64_t M = c.heads;
+    const int64_t nq = c.Bq * c.Lq * M * c.d, nk = c.B * c.Lk * M * c.d, nv = c.B * c.Lk * M * c.dv;
+    const int64_t no = c.B * c.Lq * M * c.dv, nl = c.B * M * c.Lq;
+    auto q = randomVec(nq, -1.0f, 1.0f), k = randomVec(nk, -1.0f, 1.0f), v = randomVec(nv),
+         g = randomVec(no);
+    float *dq = d.upload(q), *dk = d.upload(k), *dv = d.upload(v), *dg = d.upload(g);
+    float *out = d.alloc(no), *lse = d.alloc(nl), *out2 = d.alloc(no), *lse2 = d.alloc(nl);
+    const float scale = static_cast<float>(1.0 / std::sqrt(double(c.d)));
+    va::CrossAttentionParams fp{dq, dk, dv, out, lse, c.B, c.Bq, c.Lq, c.Lk, c.heads, c.d, c.dv,
+                                scale, c.drop, seed};
+    va::Status s1 = d.b->crossAttention(fp);
+    fp.out = out2;
+    fp.lse = lse2;
+    va::Status s1b = d.b->crossAttention(fp);
+    float* gr[2][3];
+    va::Status s2[2];
+    for (int run = 0; run < 2; ++run) {
+      gr[run][0] = d.alloc(nq);
+      gr[run][1] = d.alloc(nk);
+      gr[run][2] = d.alloc(nv);
+      s2[run] = d.b->crossAttentionBackward(va::CrossAttentionBackwardParams{
+          dq, dk, dv, out, lse, dg, gr[run][0], gr[run][1], gr[run][2], c.B, c.Bq, c.Lq, c.Lk,
+          c.heads, c.d, c.dv, scale, c.drop, seed});
+    }
+    const CaRef ref = caReference(c, scale, seed, q, k, v, g);
+    const std::string name = std::string("crossAttention ") + c.what + " " +
+                             shapeStr({c.B, c.Bq, c.Lq, c.Lk, c.heads, c.d, c.dv}) + " p=" +
+                             std::to_string(c.drop).substr(0, 4);
+    check(s1.ok() && s1b.ok(), name + " forward status: " + s1.message() + s1b.message());
+    check(s2[0].ok() && s2[1].ok(), name + " backward status: " + s2[0].message() + s2[1].message());
+    const std::vector<float> got[5] = {d.read(out, no), d.read(lse, nl), d.read(gr[0][0], nq),
+                                       d.read(gr[0][1], nk), d.read(gr[0][2], nv)};
+    const std::vector<double>* refs[5] = {&ref.out, &ref.lse, &ref.dq, &ref.dk, &ref.dv};
+    for (int t = 0; t < 5; ++t) {
+      const double err = normErr(got[t], *refs[t]);
+      worst[t] = std::max(worst[t], err);
+      const double tol = t < 2 ? 1e-5 : 1e-4;
+      check(err <= tol, name + " " + names[t] + " (normalised error " + std::to_string(err) + ")");
+    }
+    auto bitsEqual = [&](const float* a, const float* b, size_t n) {
+      const std::vector<float> x = d.read(a, n), y = d.read(b, n);
+      return std::memcmp(x.data(), y.data(), n * 4) == 0;
+    };
+    check(bitsEqual(out, out2, no) && bitsEqual(lse, lse2, nl), name + " forward deterministic");
+    check(bitsEqual(gr[0][0], gr[1][0], nq) && bitsEqual(gr[0][1], gr[1][1], nk) &&
+              bitsEqual(gr[0][2], gr[1][2], nv),
+          name + " backward bitwise deterministic");
+    for (float* p : {dq, dk, dv, dg, out, lse, out2, lse2}) d.free(p);
+    for (int run = 0; run < 2; ++run)
+      for (float* p : gr[run]) d.free(p);
+  }
+  std::printf("crossAttention%s: max normalised error", gBig ? " (big)" : "");
+  for (int t = 0; t < 5; ++t) std::printf(" %s %.2e", names[t], worst[t]);
+  std::printf("\n");
+
+  // Kept fraction of the attention-dropout mask, read back from the kernel: with q = 0 every
+  // probability is 1/Lk, and with v = 1, out_i·(1 − p)·Lk = number of kept keys of row i.
+  {
+    const int64_t B = 2, Lq = gBig ? 40 : 16, Lk = 64, M = 2;
+    const int dd = gBig ? 96 : 8;
+    const float p = 0.3f;
+    std::vector<float> q(Lq * M * dd, 0.0f), k = randomVec(B * Lk * M * dd), v(B * Lk * M * 1, 1.0f);
+    float *dq = d.upload(q), *dk = d.upload(k), *dv = d.upload(v), *out = d.alloc(B * Lq * M),
+          *lse = d.alloc(B * M * Lq);
+    va::Status st = d.b->crossAttention(va::CrossAttentionParams{
+        dq, dk, dv, out, lse, B, 1, Lq, Lk, M, dd, 1, 1.0f, p, seed});
+    const std::vector<float> o = d.read(out, B * Lq * M);
+    double kept = 0;
+    int64_t hostKept = 0, exactRows = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < Lq; ++i)
+        for (int64_t m = 0; m < M; ++m) {
+          const double cnt = o[(b * Lq + i) * M + m] * (1.0 - p) * Lk;
+          kept += cnt;
+          int64_t h = 0;
+          for (int64_t j = 0; j < Lk; ++j)
+            h += va::philox::dropoutKeep(static_cast<uint64_t>(((b * M + m) * Lq + i) * Lk + j), seed, 0, p);
+          hostKept += h;
+          exactRows += std::fabs(cnt - double(h)) < 1e-3;
+        }
+    const double frac = kept / double(B * Lq * M * Lk);
+    check(st.ok() && exactRows == B * Lq * M, "crossAttention dropout: per-row kept counts match the host mask");
+    check(std::fabs(frac - 0.7) < 0.03, "crossAttention dropout: kept fraction " + std::to_string(frac));
+    std::printf("crossAttention dropout kept fraction %.4f (host mask %.4f, p = 0.3)\n", frac,
+                double(hostKept) / double(B * Lq * M * Lk));
+    for (float* ptr : {dq, dk, dv, out, lse}) d.free(ptr);
+  }
+}
+
+// Group FC forward / backward against a double reference; unused slots' dW exactly 0; bitwise
+// determinism of the backward.
+void testGroupFC(Dev& d) {
+  struct GC {
+    int64_t B, K, D, g, N;
+    bool bias;
+    const char* what;
+  };
+  std::vector<GC> cases = {{2, 3, 5, 4, 10, true, "N < K·g (2 dropped slots)"},
+                           {3, 4, 7, 1, 4, false, "K = N (g = 1), no bias"},
+                           {1, 2, 3, 5, 6, true, "last group has one class"},
+                           {9, 3, 40, 33, 97, true, "two batch chunks, two slot chunks, two D chunks"},
+                           {2, 5, 300, 70, 345, false, "D > 256, g > 64, no bias"}};
+  if (gBig)
+    cases = {{8, 10, 768, 97, 965, true, "OpenImages-like head (10 groups)"},
+             {4, 80, 64, 1, 80, true, "COCO-like (K = N = 80)"},
+             {17, 6, 50, 9, 50, false, "three batch chunks"}};
+  double worst[4] = {0, 0, 0, 0};
+  for (const auto& c : cases) {
+    auto x = randomVec(c.B * c.K * c.D), w = randomVec(c.K * c.D * c.g), bias = randomVec(c.N),
+         g = randomVec(c.B * c.N);
+    float *dx = d.upload(x), *dw = d.upload(w), *db = c.bias ? d.upload(bias) : nullptr,
+          *dg = d.upload(g), *out = d.alloc(c.B * c.N);
+    va::Status s1 = d.b->groupFC(va::GroupFCParams{dx, dw, db, out, c.B, c.K, c.D, c.g, c.N});
+    float* gr[2][3];
+    va::Status s2[2];
+    for (int run = 0; run < 2; ++run) {
+      gr[run][0] = d.alloc(c.B * c.K * c.D);
+      gr[run][1] = d.alloc(c.K * c.D * c.g);
+      gr[run][2] = d.alloc(c.N);
+      s2[run] = d.b->groupFCBackward(va::GroupFCBackwardParams{dx, dw, dg, gr[run][0], gr[run][1],
+                                                               gr[run][2], c.B, c.K, c.D, c.g, c.N});
+    }
+    std::vector<double> ref(c.B * c.N, 0.0), rdx(x.size(), 0.0), rdw(w.size(), 0.0), rdb(c.N, 0.0);
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t cc = 0; cc < c.N; ++cc) {
+        const int64_t kk = cc / c.g, j = cc % c.g;
+        double s = c.bias ? bias[cc] : 0.0;
+        const double go = g[b * c.N + cc];
+        for (int64_t e = 0; e < c.D; ++e) {
+          const double xv = x[(b * c.K + kk) * c.D + e], wv = w[(kk * c.D + e) * c.g + j];
+          s += xv * wv;
+          rdx[(b * c.K + kk) * c.D + e] += wv * go;
+          rdw[(kk * c.D + e) * c.g + j] += xv * go;
+        }
+        ref[b * c.N + cc] = s;
+        rdb[cc] += go;
+      }
+    const std::string name = std::string("groupFC ") + c.what + " " + shapeStr({c.B, c.K, c.D, c.g, c.N});
+    check(s1.ok() && s2[0].ok() && s2[1].ok(), name + " status: " + s1.message() + s2[0].message());
+    const std::vector<float> got[4] = {d.read(out, c.B * c.N), d.read(gr[0][0], x.size()),
+                                       d.read(gr[0][1], w.size()), d.read(gr[0][2], c.N)};
+    const std::vector<double>* refs[4] = {&ref, &rdx, &rdw, &rdb};
+    const char* names[4] = {"out", "dX", "dW", "dBias"};
+    for (int t = 0; t < 4; ++t) {
+      const double err = normErr(got[t], *refs[t]);
+      worst[t] = std::max(worst[t], err);
+      check(err <= 1e-5, name + " " + names[t] + " (normalised error " + std::to_string(err) + ")");
+    }
+    bool zeros = true;
+    int64_t unused = 0;
+    for (int64_t kk = 0; kk < c.K; ++kk)
+      for (int64_t e = 0; e < c.D; ++e)
+        for (int64_t j = 0; j < c.g; ++j)
+          if (kk * c.g + j >= c.N) {
+            ++unused;
+            const float val = got[2][(kk * c.D + e) * c.g + j];
+            zeros = zeros && val == 0.0f && !std::signbit(val);
+          }
+    check(zeros, name + " dW of the " + std::to_string(unused) + " unused slot entries is exactly +0");
+    bool same = true;
+    const size_t sizes[3] = {x.size(), w.size(), size_t(c.N)};
+    for (int t = 0; t < 3; ++t) {
+      const std::vector<float> a = d.read(gr[0][t], sizes[t]), bb = d.read(gr[1][t], sizes[t]);
+      same = same && std::memcmp(a.data(), bb.data(), sizes[t] * 4) == 0;
+    }
+    check(same, name + " backward bitwise deterministic");
+    for (float* p : {dx, dw, dg, out}) d.free(p);
+    if (db) d.free(db);
+    for (int run = 0; run < 2; ++run)
+      for (float* p : gr[run]) d.free(p);
+  }
+  std::printf("groupFC%s: max normalised error out %.2e dX %.2e dW %.2e dBias %.2e\n",
+              gBig ? " (big)" : "", worst[0], worst[1], worst[2], worst[3]);
+}
+
+// Dropout: bit-exact against the host mask and x / (1 − p); kept fraction.
+void testDropout(Dev& d) {
+  for (int64_t n : gBig ? std::vector<int64_t>{20003} : std::vector<int64_t>{1, 5, 1001})
+    for (float p : {0.0f, 0.3f}) {
+      const uint64_t seed = 0xfeedbeef12345ull, offset = 3;
+      auto x = randomVec(n);
+      float *dx = d.upload(x), *dout = d.alloc(n);
+      va::Status st = d.b->dropout(va::DropoutParams{dx, dout, n, p, seed, offset});
+      const std::vector<float> o = d.read(dout, n);
+      bool exact = st.ok();
+      int64_t kept = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const bool keep = va::philox::dropoutKeep(static_cast<uint64_t>(i), seed, offset, p);
+        volatile float denom = 1.0f - p;
+        const float want = keep ? x[i] / denom : 0.0f;
+        exact = exact && std::memcmp(&want, &o[i], 4) == 0;
+        kept += keep;
+      }
+      const std::string name = "dropout n=" + std::to_string(n) + " p=" + std::to_string(p).substr(0, 3);
+      check(exact, name + " bit-exact");
+      if (n >= 1000) {
+        const double frac = double(kept) / double(n);
+        check(std::fabs(frac - (1.0 - p)) < 0.05, name + " kept fraction " + std::to_string(frac));
+      }
+      d.free(dx);
+      d.free(dout);
+    }
+}
+
+// Multi-label losses against float64 formulas (params.h / spec §1.4). The reference's gradients
+// are themselves checked against central differences of its loss (weights frozen when focalGrad
+// is off).
+struct MlCase {
+  va::MultiLabelLossKind kind;
+  float gp, gn, clip, eps;
+  bool focal, withGrad;
+};
+
+// loss and gradient in double; wFrozen (optional) = {w+, w−} to hold the focusing weights.
+// scale (optional): {Σ|loss terms|, Σ|gradient terms|, κ} — the magnitudes an fp32 evaluation's
+// error is relative to (soft targets make the gradient a difference of terms), and κ the
+// conditioning of p_m = p − clip (1 + (γ− + 1)·p/p_m for a live negative term; 1 otherwise).
+void mlReference(const MlCase& c, double x, double y, double* loss, double* grad,
+                 const double* wFrozen = nullptr, double* wOut = nullptr, double* scale = nullptr) {
+  const double p = 1.0 / (1.0 + std::exp(-x)), q = 1.0 / (1.0 + std::exp(x));
+  if (c.kind == va::MultiLabelLossKind::Bce) {
+    *loss = std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::fabs(x)));
+    *grad = p * (1 - y) - y * q;  // p − y
+    if (scale) {
+      scale[0] = std::fabs(*loss);
+      scale[1] = p * (1 - y) + y * q;
+      scale[2] = 1;
+    }
+    return;
+  }
+  const double clip = c.clip, eps = c.eps;
+  const double pneg = std::min(q + clip, 1.0);           // min(1 − p + clip, 1)
+  const double pm = p > clip ? p - clip : 0.0;            // 1 − p_neg
+  // log p = −log1p(e^−x) and log p_neg = log1p(−p_m) (or log q = −log1p(e^x) without clip): the
+  // direct log(p) of a p within 1e-13 of 1 would be off by 1e-3 relative even in double.
+  const double logp = -std::log1p(std::exp(-x));
+  const double logpn = clip > 0 ? (p > clip ? std::log1p(-pm) : 0.0) : -std::log1p(std::exp(x));
+  const double lp = std::max(logp, std::log(eps)), ln = std::max(logpn, std::log(eps));
+  double wp = std::pow(q, double(c.gp)), wn = std::pow(pm, double(c.gn));
+  if (wOut) {
+    wOut[0] = wp;
+    wOut[1] = wn;
+  }
+  if (wFrozen) {
+    wp = wFrozen[0];
+    wn = wFrozen[1];
+  }
+  *loss = -(y * wp * lp + (1 - y) * wn * ln);
+  double t[4] = {0, 0, 0, 0};
+  if (p > eps) t[0] = -y * wp * q;
+  if (p > clip && pneg > eps) t[1] = (1 - y) * wn * p * q / pneg;
+  if (c.focal) {
+    t[2] = y * c.gp * p * wp * lp;
+    if (c.gn != 0 && p > clip) t[3] = -(1 - y) * c.gn * std::pow(pm, double(c.gn) - 1) * p * q * ln;
+  }
+  *grad = t[0] + t[1] + t[2] + t[3];
+  if (scale) {
+    scale[0] = std::fabs(*loss);
+    scale[1] = std::fabs(t[0]) + std::fabs(t[1]) + std::fabs(t[2]) + std::fabs(t[3]);
+    scale[2] = (clip > 0 && p > clip && y < 1) ? 1 + (std::fabs(double(c.gn)) + 1) * p / pm : 1;
+  }
+}
+
+void testMultiLabelLoss(Dev& d) {
+  using K = va::MultiLabelLossKind;
+  const std::vector<MlCase> cases = {
+      {K::Asl, 0, 4, 0.05f, 1e-8f, false, true},  {K::Asl, 1, 4, 0.05f, 1e-8f, false, true},
+      {K::Asl, 1, 4, 0.05f, 1e-8f, true, true},   {K::Asl, 0, 4, 0.05f, 1e-8f, true, true},
+      {K::Asl, 1, 2, 0.0f, 1e-8f, true, true},    {K::Asl, 1, 2, 0.0f, 1e-8f, false, true},
+      {K::Asl, 0, 0, 0.0f, 1e-8f, false, true},   {K::Asl, 1, 0.5f, 0.05f, 1e-8f, true, true},
+      {K::Asl, 0, 4, 0.05f, 1e-8f, false, false}, {K::Bce, 0, 0, 0, 0, false, true}};
+  // logits: fixed edge values, random in [−8, 8] and [−30, 30]; beyond ±30 only normalised error
+  std::vector<float> x = {0.0f, 0.5f, -0.5f, 1.0f, -1.0f, 2.0f, -2.0f, 5.0f, -5.0f, 10.0f, -10.0f,
+                          17.0f, -17.0f, 20.0f, -20.0f, 25.0f, -25.0f, 30.0f, -30.0f};
+  const size_t nFixed = x.size();
+  for (float v : randomVec(gBig ? 3000 : 300, -8.0f, 8.0f)) x.push_back(v);
+  for (float v : randomVec(gBig ? 1000 : 100, -30.0f, 30.0f)) x.push_back(v);
+  const size_t nStrict = x.size();
+  for (float v : {45.0f, -45.0f, 80.0f, -80.0f, 100.0f, -100.0f}) x.push_back(v);
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> y(n);
+  for (int64_t i = 0; i < n; ++i) {
+    if (static_cast<size_t>(i) < nFixed) y[i] = static_cast<float>(i % 2);
+    else y[i] = (i % 7 == 3) ? 0.3f : static_cast<float>(i % 2);  // some soft targets
+  }
+  // the fixed edge values with both targets: repeat them with the other label
+  for (size_t i = 0; i < nFixed; ++i) {
+    x.push_back(x[i]);
+    y.push_back(1.0f - y[i]);
+  }
+  const int64_t nAll = static_cast<int64_t>(x.size());
+  float *dx = d.upload(x), *dy = d.upload(y), *dl = d.alloc(nAll), *dgr = d.alloc(nAll);
+  for (const auto& c : cases) {
+    va::MultiLabelLossParams p{dx, dy, dl, c.withGrad ? dgr : nullptr, nAll, c.kind, c.gp, c.gn,
+                               c.clip, c.eps, c.focal};
+    va::Status st = d.b->multiLabelLoss(p);
+    const std::vector<float> L = d.read(dl, nAll), G = d.read(dgr, nAll);
+    double worstL = 0, worstG = 0, worstFar = 0;
+    bool finite = true;
+    double worstRawL = 0, worstRawG = 0;  // plain relative errors (conditioning not factored out)
+    for (int64_t i = 0; i < nAll; ++i) {
+      double rl, rg, sc[3];
+      mlReference(c, x[i], y[i], &rl, &rg, nullptr, nullptr, sc);
+      const bool strict = !(static_cast<size_t>(i) >= nStrict && static_cast<size_t>(i) < static_cast<size_t>(n));
+      finite = finite && std::isfinite(L[i]) && (!c.withGrad || std::isfinite(G[i]));
+      const double el = std::fabs(L[i] - rl), eg = c.withGrad ? std::fabs(G[i] - rg) : 0.0;
+      if (strict) {
+        // relative to the terms' magnitude and the conditioning κ of p − clip; 1e-36: below
+        // FLT_MIN, where fp32 has no relative precision left
+        worstL = std::max(worstL, el / (sc[2] * sc[0] + 1e-36));
+        worstRawL = std::max(worstRawL, el / (std::fabs(rl) + 1e-36));
+        if (c.withGrad) {
+          worstG = std::max(worstG, eg / (sc[2] * sc[1] + 1e-36));
+          worstRawG = std::max(worstRawG, eg / (std::fabs(rg) + 1e-36));
+        }
+      } else {
+        worstFar = std::max(worstFar, std::max(el / std::max(std::fabs(rl), 1.0), eg / std::max(std::fabs(rg), 1.0)));
+      }
+    }
+    char buf[256];
+    std::snprintf(buf, sizeof(buf), "multiLabelLoss %s g+=%g g-=%g clip=%g focal=%d grad=%d",
+                  c.kind == K::Bce ? "bce" : "asl", c.gp, c.gn, c.clip, c.focal, c.withGrad);
+    const std::string name = buf;
+    check(st.ok() && finite, name + " status / finite: " + st.message());
+    check(worstL <= 2e-6, name + " loss relative error " + std::to_string(worstL));
+    check(worstG <= 2e-6, name + " grad relative error " + std::to_string(worstG));
+    check(worstFar <= 1e-6, name + " |x| > 30 normalised error " + std::to_string(worstFar));
+    std::printf("  %s%s: |x| <= 30: max error/(κ·terms) loss %.2e grad %.2e (plain relative %.2e %.2e); "
+                "|x| > 30 normalised %.2e\n",
+                buf, gBig ? " (big)" : "", worstL, worstG, worstRawL, worstRawG, worstFar);
+    // The reference gradient against central differences of the reference loss (|x| ≤ 6, away
+    // from the clamps), weights frozen unless focalGrad.
+    if (!gBig && c.withGrad) {
+      double worstFd = 0;
+      for (double xv = -6.0; xv <= 6.0; xv += 0.37)
+        for (double yv : {0.0, 1.0, 0.3}) {
+          const double p0 = 1 / (1 + std::exp(-xv));
+          if (c.clip > 0 && std::fabs(p0 - c.clip) < 2e-2) continue;
+          double l0, g0, w[2], lp, gp, lm, gm;
+          mlReference(c, xv, yv, &l0, &g0, nullptr, w);
+          const double h = 1e-5;
+          mlReference(c, xv + h, yv, &lp, &gp, c.focal ? nullptr : w);
+          mlReference(c, xv - h, yv, &lm, &gm, c.focal ? nullptr : w);
+          const double fd = (lp - lm) / (2 * h);
+          worstFd = std::max(worstFd, std::fabs(fd - g0) / std::max(std::fabs(g0), 1e-3));
+        }
+      check(worstFd < 1e-6, name + " reference gradient vs finite differences " + std::to_string(worstFd));
+    }
+  }
+  for (float* p : {dx, dy, dl, dgr}) d.free(p);
+}
+
 void testRandom(Dev& d) {
   for (int64_t n : gBig ? std::vector<int64_t>{20003} : std::vector<int64_t>{1, 5, 8, 1001})
     for (int kind = 0; kind < 2; ++kind) {
@@ -1099,6 +1540,10 @@ int main() {
   testPool(d);
   testOutlook(d);
   testHalo(d);
+  testCrossAttention(d);
+  testGroupFC(d);
+  testDropout(d);
+  testMultiLabelLoss(d);
   testRandom(d);
   if (gEmu) testStickyError(d);  // a device trap would destroy a real GPU's context
   testLaunchConfigError(d);
@@ -1119,6 +1564,10 @@ int main() {
   testPool(d);
   testOutlook(d);
   testHalo(d);
+  testCrossAttention(d);
+  testGroupFC(d);
+  testDropout(d);
+  testMultiLabelLoss(d);
   testRandom(d);
   check(backend->synchronize().ok(), "final synchronize");
   va::MemoryStats m = backend->memory();

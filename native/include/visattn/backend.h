@@ -84,6 +84,12 @@ class Backend {
   virtual Status outlookAttentionBackward(const OutlookBackwardParams& p) = 0;
   virtual Status haloAttention(const HaloParams& p) = 0;
   virtual Status haloAttentionBackward(const HaloBackwardParams& p) = 0;
+  virtual Status dropout(const DropoutParams& p) = 0;
+  virtual Status crossAttention(const CrossAttentionParams& p) = 0;
+  virtual Status crossAttentionBackward(const CrossAttentionBackwardParams& p) = 0;
+  virtual Status groupFC(const GroupFCParams& p) = 0;
+  virtual Status groupFCBackward(const GroupFCBackwardParams& p) = 0;
+  virtual Status multiLabelLoss(const MultiLabelLossParams& p) = 0;
 
   // Testing hook: enqueue work that FAILS on the stream (cpu: a failing task; emu/cuda: a kernel that
   // traps), so tests can check that asynchronous failures surface on the next readback/synchronize.

@@ -258,4 +258,100 @@ struct HaloBackwardParams {
   bool scalePosEmbed;
 };
 
+// ---------------------------------------------------------------- dropout
+// out[i] = keep(i) ? x[i] / (1 − p) : 0 with keep(i) = philox::dropoutKeep(i, seed, offset, p), 0 <= p < 1.
+// The mask depends only on (seed, offset, i): the backward is the same op applied to dOut.
+struct DropoutParams {
+  const float* x;
+  float* out;
+  int64_t n;
+  float p;
+  uint64_t seed;
+  uint64_t offset;
+};
+
+// ---------------------------------------------------------------- ML-Decoder cross-attention
+// q[Bq,Lq,M,d] with Bq = 1 (queries shared by the whole batch: read, never broadcast in memory) or
+// Bq = B; k[B,Lk,M,d], v[B,Lk,M,dv]; out[B,Lq,M,dv], lse[B,M,Lq]. Per image b and head m:
+//   S[i,j] = scale·q_i·k_j,  lse_i = log Σ_j exp S[i,j] (natural log),  P = exp(S − lse),
+//   P̃[i,j] = P[i,j]·keep/(1 − dropout) with keep = philox::dropoutKeep(((b·M + m)·Lq + i)·Lk + j,
+//            seed, 0, dropout) (dropout 0: P̃ = P, no mask drawn),
+//   out_i = Σ_j P̃[i,j]·v_j.
+// out and lse are OVERWRITTEN. Lk >= 1.
+struct CrossAttentionParams {
+  const float* q;
+  const float* k;
+  const float* v;
+  float* out;
+  float* lse;
+  int64_t B, Bq, Lq, Lk;
+  int32_t heads, d, dv;
+  float scale;
+  float dropout;
+  uint64_t seed;
+};
+// out and lse are the forward's. With dP̃ = dOut·vᵀ, D_i = dOut_i·out_i (= Σ_j P̃·dP̃),
+// dS = P ⊙ (dP̃ ⊙ keep/(1 − dropout) − D):
+//   dQ = scale·dS·k  (Bq = 1: SUMMED over the batch, in a fixed order),  dK = scale·dSᵀ·q,  dV = P̃ᵀ·dOut.
+// All OVERWRITTEN, deterministically (no floating-point atomics).
+struct CrossAttentionBackwardParams {
+  const float* q;
+  const float* k;
+  const float* v;
+  const float* out;
+  const float* lse;
+  const float* dOut;
+  float* dQ;
+  float* dK;
+  float* dV;
+  int64_t B, Bq, Lq, Lk;
+  int32_t heads, d, dv;
+  float scale;
+  float dropout;
+  uint64_t seed;
+};
+
+// ---------------------------------------------------------------- ML-Decoder group fully-connected
+// x[B,K,D], w[K,D,g], bias[N] (may be null: no bias), out[B,N] with (K−1)·g < N <= K·g:
+//   out[b,c] = Σ_d x[b, ⌊c/g⌋, d]·w[⌊c/g⌋, d, c mod g] + bias[c]
+// (slots k·g + j >= N are never computed or written). out is OVERWRITTEN.
+struct GroupFCParams {
+  const float* x;
+  const float* w;
+  const float* bias;
+  float* out;
+  int64_t B, K, D, g, N;
+};
+// dX[b,k,d] = Σ_{j: k·g+j < N} w[k,d,j]·dOut[b,k·g+j];  dW[k,d,j] = Σ_b x[b,k,d]·dOut[b,k·g+j]
+// (0 for the unused slots k·g + j >= N);  dBias[c] = Σ_b dOut[b,c]. All OVERWRITTEN, deterministic.
+struct GroupFCBackwardParams {
+  const float* x;
+  const float* w;
+  const float* dOut;
+  float* dX;
+  float* dW;
+  float* dBias;
+  int64_t B, K, D, g, N;
+};
+
+// ---------------------------------------------------------------- multi-label losses (per element)
+// x = logits[i], y = targets[i] in [0, 1], p = σ(x).
+//  Asl (asymmetric loss, spec §1.4): p_neg = min(1 − p + clip, 1),
+//    L = −[ y·log(max(p, eps))·(1 − p)^γ+ + (1 − y)·log(max(p_neg, eps))·(1 − p_neg)^γ− ]
+//    grad = ∂L/∂x with the focusing weights held constant (focalGrad false, the reference default) or
+//    differentiated too (focalGrad true).
+//  Bce: L = max(x, 0) − x·y + log(1 + exp(−|x|)) (stable sigmoid cross-entropy), grad = p − y.
+// loss[i] (per element, OVERWRITTEN; the caller reduces) and grad[i] (may be null) = ∂L_i/∂x_i.
+enum class MultiLabelLossKind : int32_t { Asl = 0, Bce = 1 };
+struct MultiLabelLossParams {
+  const float* logits;
+  const float* targets;
+  float* loss;
+  float* grad;
+  int64_t n;
+  MultiLabelLossKind kind;
+  float gammaPos, gammaNeg, clip, eps;
+  bool focalGrad;
+};
+
 }  // namespace va

@@ -53,5 +53,12 @@ VA_HD float normalAt(const U4& r, int lane) {
   return static_cast<float>((lane & 1) ? rad * sin(ang) : rad * cos(ang));
 }
 
+// Dropout mask element `index` of the stream (seed, offset): kept iff its uniform24 draw is >= p.
+// Every device and every op that regenerates a mask (dropout, cross-attention probabilities) uses this.
+VA_HD bool dropoutKeep(uint64_t index, uint64_t seed, uint64_t offset, float p) {
+  const U4 r = philox4x32_10(index >> 2, offset, seed);
+  return uniform24(r.v[index & 3]) >= p;
+}
+
 }  // namespace philox
 }  // namespace va
