@@ -17,9 +17,11 @@
 //   halo.fwd / halo.fwdbwd: HaloNet halo attention core (bench/halo.ts) at the halonet50ts stage-3
 //     shape; FLOPs against the FMA peak; PyTorch: timm's unfold formulation, autograd for the backward.
 //   mld.*: ML-Decoder's cross-attention and group FC ops and the whole head (bench/mldecoder.ts).
+//   kmeans.*: kMaX-DeepLab's k-means cross-attention at the COCO stride-8 shape (bench/kmeans.ts).
 import * as va from '../lib';
 import { BenchDef, BenchInstance } from './harness';
 import { HALO_S3, HALO_S3_GPU, haloBench } from './halo';
+import { KMEANS_OS8, kmeansBench } from './kmeans';
 import { mlDecoderBenches } from './mldecoder';
 import {
   CheckReport, checkGemm, checkLayerNorm, checkLayerNormBackward, checkSoftmax, checkSoftmaxBackward, compare, merge, sampleIndices,
@@ -373,6 +375,8 @@ export function allBenches(device: va.Device = 'cpu'): BenchDef[] {
     haloBench(false, device === 'cuda' ? HALO_S3_GPU : HALO_S3),
     haloBench(true, device === 'cuda' ? HALO_S3_GPU : HALO_S3),
     ...mlDecoderBenches(device),
+    kmeansBench(false, KMEANS_OS8),
+    kmeansBench(true, KMEANS_OS8),
   ];
 }
 

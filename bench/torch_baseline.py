@@ -20,7 +20,8 @@ unfolded key/value windows, rel→abs relative logits per axis, softmax, matmul;
 autograd backward for q, k, v and both tables; dims [B, H, W, heads, dk, dv, block, halo, stride]),
 mld.xattn.*, mld.groupfc.* and mld.head.* (ML-Decoder: the cross-attention core through PyTorch's
 scaled-dot-product attention, the group FC as a batched einsum, and the whole head in the reference
-formulation with its per-group loop; see mld_case).
+formulation with its per-group loop; see mld_case), kmeans.fwd / kmeans.fwdbwd (kMaX k-means
+cross-attention: logits einsum + argmax + scatter-add, autograd gather; dims [B, N, L, D, Dv]).
 """
 import argparse
 import json
@@ -93,6 +94,8 @@ def make_case(name, dims, dev):
         return halo_case(name, dims, randn)
     elif name.startswith("mld."):
         return mld_case(name, dims, randn)
+    elif name.startswith("kmeans."):
+        return kmeans_case(name, dims, randn)
     raise ValueError("unknown benchmark " + name)
 
 
@@ -141,6 +144,32 @@ def ml_decoder_reference(N, K, g, D_in, D, M, F_dim, p):
             return out.flatten(1)[:, :N] + self.pool_bias
 
     return Head()
+
+
+def kmeans_case(name, dims, randn):
+    """kMaX k-means cross-attention in eager PyTorch: logits einsum, argmax over the clusters,
+    scatter-add of the values into the clusters (no dense one-hot); fwdbwd: the values' gradient
+    through autograd (a gather). dims [B, N, L, D, Dv]."""
+    B, N, L, D, Dv = dims
+    pixels, centers, values0, dup = randn(B, N, D), randn(B, L, D), randn(B, N, Dv), randn(B, L, Dv)
+
+    def forward(values):
+        logits = torch.einsum("bnd,bld->bln", pixels, centers)
+        assign = logits.argmax(dim=1)  # [B, N]
+        update = torch.zeros(B, L, Dv, dtype=values.dtype).scatter_add(1, assign.unsqueeze(-1).expand(-1, -1, Dv), values)
+        return update, assign, logits
+
+    if name == "kmeans.fwd":
+        return lambda: forward(values0)[:2]
+    values1 = values0.clone().requires_grad_(True)
+
+    def fwdbwd():
+        with torch.enable_grad():
+            update, assign, logits = forward(values1)
+            (dv,) = torch.autograd.grad(update, (values1,), dup)
+        return update.detach(), assign, logits, dv
+
+    return fwdbwd
 
 
 def mld_case(name, dims, randn):

@@ -134,6 +134,14 @@ export interface NativeAddon {
     logits: S, targets: S, loss: S, grad: S | null, n: number, kind: number,
     gammaPos: number, gammaNeg: number, clip: number, eps: number, focalGrad: boolean,
   ): NativeResult;
+  /** assign is an int32 storage; logits may be null (not computed) */
+  kmeansCrossAttention(
+    pixels: S, centers: S, values: S, update: S, assign: S, logits: S | null,
+    B: number, N: number, L: number, D: number, Dv: number,
+  ): NativeResult;
+  kmeansCrossAttentionBackward(assign: S, dUpdate: S, dValues: S, B: number, N: number, L: number, Dv: number): NativeResult;
+  l2Normalize(x: S, y: S, rows: number, cols: number, eps: number): NativeResult;
+  l2NormalizeBackward(x: S, dy: S, dx: S, rows: number, cols: number, eps: number): NativeResult;
 }
 
 export function packageRoot(): string {

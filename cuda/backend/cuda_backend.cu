@@ -344,6 +344,19 @@ class CudaBackend final : public va::Backend {
   va::Status multiLabelLoss(const va::MultiLabelLossParams& p) override {
     return finish("multiLabelLoss", launchMultiLabelLoss(ctx_, p));
   }
+  va::Status kmeansCrossAttention(const va::KMeansParams& p) override {
+    return withWorkspace("kmeansCrossAttention", kmeansWorkspace(p),
+                         [&](void* ws) { return launchKMeans(ctx_, p, ws); });
+  }
+  va::Status kmeansCrossAttentionBackward(const va::KMeansBackwardParams& p) override {
+    return finish("kmeansCrossAttentionBackward", launchKMeansBackward(ctx_, p));
+  }
+  va::Status l2Normalize(const va::L2NormalizeParams& p) override {
+    return finish("l2Normalize", launchL2Normalize(ctx_, p));
+  }
+  va::Status l2NormalizeBackward(const va::L2NormalizeBackwardParams& p) override {
+    return finish("l2NormalizeBackward", launchL2NormalizeBackward(ctx_, p));
+  }
 
   va::Status injectFaultForTesting();
   va::Status injectFault() override { return injectFaultForTesting(); }

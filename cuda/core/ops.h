@@ -79,5 +79,11 @@ cudaError_t launchGroupFC(const LaunchCtx& ctx, const va::GroupFCParams& p);
 size_t groupFCBackwardWorkspace(const va::GroupFCBackwardParams& p);
 cudaError_t launchGroupFCBackward(const LaunchCtx& ctx, const va::GroupFCBackwardParams& p, void* workspace);
 cudaError_t launchMultiLabelLoss(const LaunchCtx& ctx, const va::MultiLabelLossParams& p);
+// kMaX k-means cross-attention (cuda/kmeans) and the row L2 normalisation.
+size_t kmeansWorkspace(const va::KMeansParams& p);
+cudaError_t launchKMeans(const LaunchCtx& ctx, const va::KMeansParams& p, void* workspace);
+cudaError_t launchKMeansBackward(const LaunchCtx& ctx, const va::KMeansBackwardParams& p);
+cudaError_t launchL2Normalize(const LaunchCtx& ctx, const va::L2NormalizeParams& p);
+cudaError_t launchL2NormalizeBackward(const LaunchCtx& ctx, const va::L2NormalizeBackwardParams& p);
 
 VA_CUDA_NAMESPACE_END

@@ -17,3 +17,5 @@ export { Dropout } from './dropout';
 export type { DropoutOptions } from './dropout';
 export { MLDecoderHead, MultiheadCrossAttention, DecoderLayerOptimal } from './mldecoder';
 export type { MLDecoderHeadOptions } from './mldecoder';
+export { KMeansClusterUpdate } from './kmeans';
+export type { KMeansClusterUpdateOptions, KMeansClusterUpdateResult } from './kmeans';

@@ -10,3 +10,4 @@ export * from './pool';
 export * from './outlook';
 export * from './halo';
 export * from './group_decoder';
+export * from './kmeans';

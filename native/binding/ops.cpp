@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -540,6 +541,72 @@ Napi::Value MultiLabelLoss(const Napi::CallbackInfo& info) {
   return a.finish([&](Backend& b) { return b.multiLabelLoss(p); });
 }
 
+// kmeansCrossAttention(pixels, centers, values, update, assign, logits|null, B, N, L, D, Dv)
+Napi::Value KMeans(const Napi::CallbackInfo& info) {
+  Args a(info, "kmeansCrossAttention");
+  KMeansParams p{};
+  p.pixels = static_cast<const float*>(a.ptr());
+  p.centers = static_cast<const float*>(a.ptr());
+  p.values = static_cast<const float*>(a.ptr());
+  p.update = static_cast<float*>(a.ptr());
+  p.assign = static_cast<int32_t*>(a.ptr());
+  p.logits = static_cast<float*>(a.ptr(true));
+  p.B = a.i64();
+  p.N = a.i64();
+  p.L = a.i64();
+  p.D = a.i64();
+  p.Dv = a.i64();
+  for (int64_t v : {p.B, p.N, p.L, p.D, p.Dv}) a.positive(v, "every size");
+  if (p.L > INT32_MAX) a.need(0, -1);
+  a.need(0, mul({p.B, p.N, p.D}));
+  a.need(1, mul({p.B, p.L, p.D}));
+  a.need(2, mul({p.B, p.N, p.Dv}));
+  a.need(3, mul({p.B, p.L, p.Dv}));
+  a.need(4, mul({p.B, p.N}));
+  a.need(5, mul({p.B, p.L, p.N}));
+  return a.finish([&](Backend& b) { return b.kmeansCrossAttention(p); });
+}
+
+// kmeansCrossAttentionBackward(assign, dUpdate, dValues, B, N, L, Dv)
+Napi::Value KMeansBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "kmeansCrossAttentionBackward");
+  KMeansBackwardParams p{};
+  p.assign = static_cast<const int32_t*>(a.ptr());
+  p.dUpdate = static_cast<const float*>(a.ptr());
+  p.dValues = static_cast<float*>(a.ptr());
+  p.B = a.i64();
+  p.N = a.i64();
+  p.L = a.i64();
+  p.Dv = a.i64();
+  for (int64_t v : {p.B, p.N, p.L, p.Dv}) a.positive(v, "every size");
+  a.need(0, mul({p.B, p.N}));
+  a.need(1, mul({p.B, p.L, p.Dv}));
+  a.need(2, mul({p.B, p.N, p.Dv}));
+  return a.finish([&](Backend& b) { return b.kmeansCrossAttentionBackward(p); });
+}
+
+// l2Normalize(x, y, rows, cols, eps)   l2NormalizeBackward(x, dy, dx, rows, cols, eps)
+template <bool kBackward>
+Napi::Value L2Normalize(const Napi::CallbackInfo& info) {
+  Args a(info, kBackward ? "l2NormalizeBackward" : "l2Normalize");
+  const float* x = static_cast<const float*>(a.ptr());
+  const float* dy = kBackward ? static_cast<const float*>(a.ptr()) : nullptr;
+  float* out = static_cast<float*>(a.ptr());
+  int64_t rows = a.i64(), cols = a.i64();
+  float eps = a.f32();
+  a.positive(rows, "rows");
+  a.positive(cols, "cols");
+  if (!(eps > 0.0f)) a.need(0, -1);
+  const int64_t n = mul({rows, cols});
+  for (size_t i = 0; i < (kBackward ? 3u : 2u); ++i) a.need(i, n);
+  if (kBackward) {
+    L2NormalizeBackwardParams p{x, dy, out, rows, cols, eps};
+    return a.finish([&](Backend& b) { return b.l2NormalizeBackward(p); });
+  }
+  L2NormalizeParams p{x, out, rows, cols, eps};
+  return a.finish([&](Backend& b) { return b.l2Normalize(p); });
+}
+
 // Exceptions never escape through N-API (they would terminate the process): they become error strings.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value Guarded(const Napi::CallbackInfo& info) {
@@ -581,6 +648,11 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   exports.Set("groupFC", Napi::Function::New(env, Guarded<GroupFC<false>>, "groupFC"));
   exports.Set("groupFCBackward", Napi::Function::New(env, Guarded<GroupFC<true>>, "groupFCBackward"));
   exports.Set("multiLabelLoss", Napi::Function::New(env, Guarded<MultiLabelLoss>, "multiLabelLoss"));
+  exports.Set("kmeansCrossAttention", Napi::Function::New(env, Guarded<KMeans>, "kmeansCrossAttention"));
+  exports.Set("kmeansCrossAttentionBackward",
+              Napi::Function::New(env, Guarded<KMeansBackward>, "kmeansCrossAttentionBackward"));
+  exports.Set("l2Normalize", Napi::Function::New(env, Guarded<L2Normalize<false>>, "l2Normalize"));
+  exports.Set("l2NormalizeBackward", Napi::Function::New(env, Guarded<L2Normalize<true>>, "l2NormalizeBackward"));
 }
 
 }  // namespace binding

@@ -35,6 +35,11 @@ void crossAttentionBackward(const CrossAttentionBackwardParams& p, ThreadPool& p
 void groupFC(const GroupFCParams& p, ThreadPool& pool);
 void groupFCBackward(const GroupFCBackwardParams& p, ThreadPool& pool);
 void multiLabelLoss(const MultiLabelLossParams& p, ThreadPool& pool);
+// throws std::out_of_range for an assign outside [0, L)
+void kmeansCrossAttention(const KMeansParams& p, ThreadPool& pool);
+void kmeansCrossAttentionBackward(const KMeansBackwardParams& p, ThreadPool& pool);
+void l2Normalize(const L2NormalizeParams& p, ThreadPool& pool);
+void l2NormalizeBackward(const L2NormalizeBackwardParams& p, ThreadPool& pool);
 
 // The instruction set the GEMM uses: "avx512" | "avx2" | "scalar" — the best this CPU supports,
 // lowered (never raised) by the environment variable VISATTN_ISA=avx2|scalar. Read once.

@@ -17,11 +17,13 @@
 // kernels' 16-lane logic is compiled into this driver itself (outlook_kernel.inc, halo_kernel.inc) for
 // the same purpose.
 // Usage: test_cpu_kernels [--no-bench] [--bench-only] [--size N] [--reps R] [--outlook-bench] [--halo-bench]
-//                         [--mld-bench] [--verbose]
+//                         [--mld-bench] [--kmeans-bench] [--verbose]
 //   --outlook-bench: only time the outlook kernels (VOLO-D1 stage 1, B = 8) per ISA, 1 and 2 threads.
 //   --halo-bench: only time the halo kernels (halonet50ts stage 3, B = 8) per ISA, 1 and 2 threads.
 //   --mld-bench: only time the ML-Decoder kernels per ISA, 1 and 2 threads: cross-attention at the COCO
 //                shape (B = 8, 80 shared queries, 196 keys, 8 heads, d = 96) and the group FC (OpenImages, COCO).
+//   --kmeans-bench: only time the k-means cross-attention per ISA (not the scalar path), 1 and 2 threads, at
+//                kMaX-DeepLab COCO stride 8 (B = 1, N = 161², L = 128, D = 128, Dv = 256).
 //   --verbose: print the halo and ML-Decoder cases' max relative errors.
 // Exit status 0 iff every check passed.
 #include <algorithm>
@@ -40,6 +42,7 @@
 #include "cpu/math_internal.h"
 #include "cpu/group_decoder_internal.h"
 #include "cpu/halo_internal.h"
+#include "cpu/kmeans_internal.h"
 #include "cpu/outlook_internal.h"
 #include "visattn/philox.h"
 
@@ -56,6 +59,10 @@
 #define VA_MD_LANES 16
 #include "cpu/group_decoder_kernel.inc"
 #undef VA_MD_LANES
+// Likewise the k-means / L2 normalisation kernels' 16-lane logic (kKmTable, internal).
+#define VA_KM_LANES 16
+#include "cpu/kmeans_kernel.inc"
+#undef VA_KM_LANES
 
 #ifdef VA_TEST_HAVE_AVX512_EMULATED
 namespace va { namespace cpu { namespace gemm { const KernelInfo& kernelAvx512Emulated(); } } }
@@ -1171,6 +1178,251 @@ static void testMld(const char* label, const cpu::mld::MldKernels* ki = nullptr)
   testMldEdges(run);
 }
 
+// ------------------------------------------------------------------------------------ k-means (kMaX)
+// ki == nullptr: the public entry points (the ISA selected by VISATTN_ISA); else the given table.
+static void kmFwd(const cpu::kmeans::KmKernels* ki, const KMeansParams& p, ThreadPool& P) {
+  if (ki) cpu::kmeans::forwardWith(*ki, p, P); else cpu::kmeansCrossAttention(p, P);
+}
+static void kmBwd(const cpu::kmeans::KmKernels* ki, const KMeansBackwardParams& p, ThreadPool& P) {
+  if (ki) cpu::kmeans::backwardWith(*ki, p, P); else cpu::kmeansCrossAttentionBackward(p, P);
+}
+
+// mode: 0 random; 1 every centre identical (all ties → 0); 2 centres 2 and 4 identical and dominant;
+// 3 NaNs (centre 0 all NaN: never wins; pixel 1 NaN: all-NaN row → 0)
+static void testKmeansCase(const char* label, const cpu::kmeans::KmKernels* ki, int64_t B, int64_t N, int64_t L,
+                           int64_t D, int64_t Dv, int mode, uint64_t seed) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "kmeans %s B=%lld N=%lld L=%lld D=%lld Dv=%lld mode=%d", label, (long long)B,
+                (long long)N, (long long)L, (long long)D, (long long)Dv, mode);
+  g_ctx = buf;
+  auto px = randVec(B * N * D, seed), ct = randVec(B * L * D, seed + 1), val = randVec(B * N * Dv, seed + 2),
+       gu = randVec(B * L * Dv, seed + 3);
+  if (mode == 1)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t l = 1; l < L; ++l) std::copy_n(&ct[b * L * D], D, &ct[(b * L + l) * D]);
+  if (mode == 2 && L > 4)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t d = 0; d < D; ++d) ct[(b * L + 2) * D + d] = ct[(b * L + 4) * D + d] = 3.0f * ct[(b * L + 2) * D + d];
+  if (mode == 3) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t d = 0; d < D; ++d) ct[b * L * D + d] = NAN;
+    if (N > 1)
+      for (int64_t d = 0; d < D; ++d) px[(0 * N + 1) * D + d] = NAN;
+  }
+  // canonical scalar reference: fma chain in ascending d; first l with the maximum non-NaN score
+  std::vector<int32_t> aRef(B * N);
+  std::vector<float> lRef(B * L * N);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t n = 0; n < N; ++n) {
+      float best = -INFINITY;
+      int32_t a = -1;
+      for (int64_t l = 0; l < L; ++l) {
+        float s = 0.0f;
+        for (int64_t d = 0; d < D; ++d) s = std::fma(px[(b * N + n) * D + d], ct[(b * L + l) * D + d], s);
+        lRef[(b * L + l) * N + n] = s;
+        if (s > best || (a < 0 && s == s)) { best = s; a = int32_t(l); }
+      }
+      aRef[b * N + n] = a < 0 ? 0 : a;
+    }
+  std::vector<double> uRef(B * L * Dv, 0.0), dvRef(B * N * Dv);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t j = 0; j < Dv; ++j) {
+        uRef[(b * L + aRef[b * N + n]) * Dv + j] += val[(b * N + n) * Dv + j];
+        dvRef[(b * N + n) * Dv + j] = gu[(b * L + aRef[b * N + n]) * Dv + j];
+      }
+  std::vector<float> u0, l0, dv0;
+  std::vector<int32_t> a0;
+  for (int withLogits = 0; withLogits < 2; ++withLogits)
+    for (int t = 0; t < 3; ++t) {
+      std::vector<float> upd(B * L * Dv, 123.0f), lg(withLogits ? B * L * N : 0, 7.0f), dV(B * N * Dv, 5.0f);
+      std::vector<int32_t> as(B * N, -7);
+      KMeansParams p{px.data(), ct.data(), val.data(), upd.data(), as.data(), withLogits ? lg.data() : nullptr,
+                     B, N, L, D, Dv};
+      kmFwd(ki, p, *g_pools[t]);
+      KMeansBackwardParams bp{as.data(), gu.data(), dV.data(), B, N, L, Dv};
+      kmBwd(ki, bp, *g_pools[t]);
+      check(as == aRef, "assign bit-identical to the canonical fmaf reference");
+      if (withLogits) sameBits(lg, lRef, "logits bit-identical to the canonical scores");
+      compare(upd, uRef, "update vs double reference", 1e-5);
+      compare(dV, dvRef, "dValues (gather)", 0.0);
+      if (mode == 2 && L > 4) {
+        bool none4 = true;
+        for (auto a : as) none4 &= a != 4;
+        check(none4, "identical centres: the lower index wins");
+      }
+      if (mode == 1) check(std::all_of(as.begin(), as.end(), [](int32_t a) { return a == 0; }), "all ties → 0");
+      if (mode == 3) {
+        bool no0 = true;
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t n = 0; n < N; ++n) no0 &= (b == 0 && n == 1) ? as[n] == 0 : (L == 1 || as[b * N + n] != 0);
+        check(no0, "NaN scores never win; an all-NaN pixel → 0");
+      }
+      // empty clusters are exactly 0
+      bool emptyZero = true;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t l = 0; l < L; ++l) {
+          bool used = false;
+          for (int64_t n = 0; n < N; ++n) used |= aRef[b * N + n] == l;
+          if (!used)
+            for (int64_t j = 0; j < Dv; ++j) emptyZero &= upd[(b * L + l) * Dv + j] == 0.0f;
+        }
+      check(emptyZero, "empty cluster → 0");
+      if (t == 0 && withLogits == 0) {
+        u0 = upd; a0 = as; dv0 = dV;
+      } else {
+        sameBits(upd, u0, "update identical for 1/2/3 threads and logits on/off");
+        check(as == a0, "assign identical for 1/2/3 threads");
+        sameBits(dV, dv0, "dValues identical for 1/2/3 threads");
+      }
+      if (withLogits && t == 0) l0 = lg; else if (withLogits) sameBits(lg, l0, "logits identical for 1/2/3 threads");
+    }
+}
+
+static void testL2Normalize(const cpu::kmeans::KmKernels* ki) {
+  const int64_t colsList[] = {1, 3, 8, 33, 128, 257};
+  for (int64_t cols : colsList) {
+    const int64_t rows = 37;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "l2Normalize rows=%lld cols=%lld", (long long)rows, (long long)cols);
+    g_ctx = buf;
+    auto x = randVec(rows * cols, 91 + cols), dy = randVec(rows * cols, 92 + cols);
+    for (int64_t c = 0; c < cols; ++c) x[3 * cols + c] = 0.0f;                // zero row
+    for (int64_t c = 0; c < cols; ++c) x[5 * cols + c] = 1e-9f * (c % 3);      // tiny row (n <= eps)
+    const float eps = 1e-12f * 1e3f;                                          // 1e-9
+    std::vector<double> yRef(x.size()), dxRef(x.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      double ss = 0;
+      for (int64_t c = 0; c < cols; ++c) ss += double(x[r * cols + c]) * x[r * cols + c];
+      const double n = std::sqrt(ss), den = std::max(n, double(eps));
+      double yd = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        yRef[r * cols + c] = x[r * cols + c] / den;
+        yd += yRef[r * cols + c] * dy[r * cols + c];
+      }
+      for (int64_t c = 0; c < cols; ++c)
+        dxRef[r * cols + c] = n > eps ? (dy[r * cols + c] - yRef[r * cols + c] * yd) / n : dy[r * cols + c] / eps;
+    }
+    std::vector<float> y0, dx0;
+    for (int t = 0; t < 3; ++t) {
+      std::vector<float> y(x.size(), 9.0f), dx(x.size(), 9.0f);
+      L2NormalizeParams p{x.data(), y.data(), rows, cols, eps};
+      L2NormalizeBackwardParams bp{x.data(), dy.data(), dx.data(), rows, cols, eps};
+      if (ki) {
+        cpu::kmeans::l2NormalizeWith(*ki, p, *g_pools[t]);
+        cpu::kmeans::l2NormalizeBackwardWith(*ki, bp, *g_pools[t]);
+      } else {
+        cpu::l2Normalize(p, *g_pools[t]);
+        cpu::l2NormalizeBackward(bp, *g_pools[t]);
+      }
+      compare(y, yRef, "l2Normalize y vs double reference");
+      bool zero = true;
+      for (int64_t c = 0; c < cols; ++c) zero &= y[3 * cols + c] == 0.0f;
+      check(zero, "zero row → zeros");
+      // the backward is large on the tiny rows (1/eps): compare the regular rows and the small ones apart
+      std::vector<float> dxa, dxb;
+      std::vector<double> ra, rb;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+          const bool small = r == 3 || r == 5;
+          (small ? dxb : dxa).push_back(dx[r * cols + c]);
+          (small ? rb : ra).push_back(dxRef[r * cols + c]);
+        }
+      // (cols = 1: dx is 0 up to cancellation, so the bound is relative to the scale |dy|/n of the terms)
+      double err = 0, scale = 1e-6;
+      for (size_t i = 0; i < ra.size(); ++i) {
+        err = std::max(err, std::fabs(dxa[i] - ra[i]));
+        scale = std::max(scale, std::fabs(ra[i]));
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        if (r == 3 || r == 5) continue;
+        double ss = 0;
+        for (int64_t c = 0; c < cols; ++c) ss += double(x[r * cols + c]) * x[r * cols + c];
+        for (int64_t c = 0; c < cols; ++c) scale = std::max(scale, std::fabs(dy[r * cols + c]) / std::sqrt(ss));
+      }
+      check(err <= 2e-4 * scale, "l2NormalizeBackward dx vs double reference", err, 2e-4 * scale);
+      compare(dxb, rb, "l2NormalizeBackward dx (n <= eps rows) = dy/eps");
+      if (t == 0) { y0 = y; dx0 = dx; }
+      else { sameBits(y, y0, "l2Normalize identical for 1/2/3 threads"); sameBits(dx, dx0, "dx identical for 1/2/3 threads"); }
+    }
+  }
+}
+
+static void testKmeans(const char* label, const cpu::kmeans::KmKernels* ki = nullptr) {
+  struct C { int64_t B, N, L, D, Dv; int mode; };
+  const C cases[] = {
+      {1, 1, 1, 1, 1, 0},       {1, 13, 1, 16, 9, 0},     {2, 37, 5, 7, 3, 0},       {1, 100, 128, 128, 40, 0},
+      {3, 53, 19, 33, 17, 0},   {2, 250, 40, 64, 64, 0},  {1, 5, 40, 8, 11, 0},      {2, 29, 9, 12, 5, 1},
+      {2, 61, 24, 20, 13, 2},   {2, 47, 17, 9, 19, 3},    {1, 97, 133, 31, 70, 2},   {2, 0, 4, 8, 6, 0},
+      {1, 8, 16, 0, 4, 0},      {1, 300, 7, 130, 0, 0},
+  };
+  uint64_t seed = 500;
+  for (const C& c : cases) testKmeansCase(label, ki, c.B, c.N, c.L, c.D, c.Dv, c.mode, seed += 7);
+  // backward: an assign outside [0, L) throws std::out_of_range naming it
+  g_ctx = std::string("kmeans ") + label + " out-of-range";
+  for (int32_t bad : {-1, 4}) {
+    std::vector<int32_t> as = {0, 1, 3, bad, 2, 0};
+    std::vector<float> gu(2 * 4 * 3, 1.0f), dV(2 * 3 * 3);
+    KMeansBackwardParams bp{as.data(), gu.data(), dV.data(), 2, 3, 4, 3};
+    bool threw = false;
+    try {
+      kmBwd(ki, bp, *g_pools[1]);
+    } catch (const std::out_of_range& e) {
+      threw = std::strstr(e.what(), "assign[1, 0]") && std::strstr(e.what(), std::to_string(bad).c_str());
+    }
+    check(threw, "assign outside [0, L) → std::out_of_range naming it");
+  }
+  testL2Normalize(ki);
+}
+
+// kMaX-DeepLab COCO stride 8 (B = 1, N = 161² = 25921, L = 128, D = 128, Dv = 256): forward with logits
+// off / on, backward, forward + backward, 1 and 2 threads.
+static void benchKmeans(const cpu::kmeans::KmKernels& ki, int reps) {
+  const int64_t B = 1, N = 161 * 161, L = 128, D = 128, Dv = 256;
+  auto px = randVec(B * N * D, 1), ct = randVec(B * L * D, 2), val = randVec(B * N * Dv, 3), gu = randVec(B * L * Dv, 4);
+  std::vector<float> upd(B * L * Dv), lg(B * L * N), dV(B * N * Dv);
+  std::vector<int32_t> as(B * N);
+  struct Tm { double med, min; };
+  auto timeIt = [&](auto&& fn) {
+    for (int i = 0; i < 2; ++i) fn();
+    std::vector<double> ms;
+    for (int i = 0; i < reps; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      fn();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return Tm{ms[ms.size() / 2], ms[0]};
+  };
+  const double flops = 2.0 * B * N * L * D;
+  for (int t = 0; t < 2; ++t) {
+    ThreadPool& P = *g_pools[t];
+    KMeansParams p{px.data(), ct.data(), val.data(), upd.data(), as.data(), nullptr, B, N, L, D, Dv};
+    KMeansParams pl = p;
+    pl.logits = lg.data();
+    KMeansBackwardParams bp{as.data(), gu.data(), dV.data(), B, N, L, Dv};
+    const Tm f = timeIt([&] { cpu::kmeans::forwardWith(ki, p, P); });
+    const Tm fl = timeIt([&] { cpu::kmeans::forwardWith(ki, pl, P); });
+    KMeansParams pa = p;  // scores + arg-max only
+    pa.Dv = 0;
+    const Tm fa = timeIt([&] { cpu::kmeans::forwardWith(ki, pa, P); });
+    const Tm bw = timeIt([&] { cpu::kmeans::backwardWith(ki, bp, P); });
+    const Tm fb = timeIt([&] { cpu::kmeans::forwardWith(ki, p, P); cpu::kmeans::backwardWith(ki, bp, P); });
+    const Tm fbl = timeIt([&] { cpu::kmeans::forwardWith(ki, pl, P); cpu::kmeans::backwardWith(ki, bp, P); });
+    auto line = [&](const char* what, const Tm& x, bool fl) {
+      std::printf("  kmeans %2d lanes %dt: %-16s %7.3f ms (min %7.3f)", ki.lanes, kPoolSizes[t], what, x.med, x.min);
+      if (fl) std::printf("  scores %5.1f GFLOP/s (at min)", flops / x.min * 1e-6);
+      std::printf("\n");
+    };
+    line("fwd", f, true);
+    line("fwd logits", fl, true);
+    line("assign only", fa, true);
+    line("bwd", bw, false);
+    line("fwd+bwd", fb, true);
+    line("fwd+bwd logits", fbl, true);
+  }
+}
+
 static void testThreadPool() {
   // nested parallelFor runs inline; exceptions propagate; every index is visited once
   for (int t = 0; t < 3; ++t) {
@@ -1420,7 +1672,7 @@ int main(int argc, char** argv) {
   bool bench = true, tests = true;
   int64_t size = 1024;
   int reps = 5;
-  bool outlookBench = false, haloBench = false, mldBench = false;
+  bool outlookBench = false, haloBench = false, mldBench = false, kmeansBench = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--no-bench")) bench = false;
     else if (!std::strcmp(argv[i], "--bench-only")) tests = false;
@@ -1429,6 +1681,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--outlook-bench")) { outlookBench = true; tests = false; }
     else if (!std::strcmp(argv[i], "--halo-bench")) { haloBench = true; tests = false; }
     else if (!std::strcmp(argv[i], "--mld-bench")) { mldBench = true; tests = false; }
+    else if (!std::strcmp(argv[i], "--kmeans-bench")) { kmeansBench = true; tests = false; }
     else if (!std::strcmp(argv[i], "--verbose")) g_verbose = true;
   }
   for (int t = 0; t < 3; ++t) g_pools[t] = new ThreadPool(kPoolSizes[t]);
@@ -1470,6 +1723,7 @@ int main(int argc, char** argv) {
       testHalo(isa.c_str());
       testHaloEmpty();
       testMld(isa.c_str());
+      testKmeans(isa.c_str());
       std::printf("isa %-6s: %s\n", isa.c_str(), g_fail == before ? "all kernels ok" : "FAILURES");
     }
 #ifdef VA_TEST_HAVE_AVX512_EMULATED
@@ -1484,6 +1738,7 @@ int main(int argc, char** argv) {
       testHalo("avx512-emulated", &kHlTable);
       testHaloEmpty(&kHlTable);
       testMld("avx512-emulated", &kMdTable);
+      testKmeans("avx512-emulated", &kKmTable);
       cpu::math::setKernelsForTesting(nullptr);
       std::printf("avx512 GEMM micro-kernel + 16-lane math + 16-lane outlook + 16-lane halo + 16-lane ML-Decoder (emulated, logic only): %s\n",
                   g_fail == before ? "ok" : "FAILURES");
@@ -1522,6 +1777,12 @@ int main(int argc, char** argv) {
     for (auto& isa : isas)
       benchMld(isa == "avx512" ? cpu::mld::kernelsAvx512()
                : isa == "avx2" ? cpu::mld::kernelsAvx2() : cpu::mld::kernelsScalar(), reps);
+    bench = false;
+  }
+  if (kmeansBench) {
+    std::printf("k-means cross-attention, kMaX COCO stride 8 (B=1, N=25921, L=128, D=128, Dv=256), median of %d:\n", reps);
+    for (auto& isa : isas)
+      if (isa != "scalar") benchKmeans(isa == "avx512" ? cpu::kmeans::kernelsAvx512() : cpu::kmeans::kernelsAvx2(), reps);
     bench = false;
   }
   if (bench) {

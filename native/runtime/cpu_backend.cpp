@@ -100,6 +100,10 @@ class CpuBackend final : public Backend {
   VA_CPU_OP(groupFC, GroupFCParams, cpu::groupFC)
   VA_CPU_OP(groupFCBackward, GroupFCBackwardParams, cpu::groupFCBackward)
   VA_CPU_OP(multiLabelLoss, MultiLabelLossParams, cpu::multiLabelLoss)
+  VA_CPU_OP(kmeansCrossAttention, KMeansParams, cpu::kmeansCrossAttention)
+  VA_CPU_OP(kmeansCrossAttentionBackward, KMeansBackwardParams, cpu::kmeansCrossAttentionBackward)
+  VA_CPU_OP(l2Normalize, L2NormalizeParams, cpu::l2Normalize)
+  VA_CPU_OP(l2NormalizeBackward, L2NormalizeBackwardParams, cpu::l2NormalizeBackward)
 #undef VA_CPU_OP
 
   Status injectFault() override {

@@ -1016,6 +1016,221 @@ void testCrossAttention(Dev& d) {
 
 // Group FC forward / backward against a double reference; unused slots' dW exactly 0; bitwise
 // determinism of the backward.
+// ------------------------------------------------------------ k-means cross-attention (kMaX)
+struct KmCase {
+  int64_t B, N, L, D, Dv;
+  bool logits;
+  int dupFrom, dupTo;  // centers[b, dupTo] = centers[b, dupFrom] (a tie; dupTo stays empty), -1: none
+  bool nanPixel;       // pixel (b 0, n 1) all NaN → assign 0
+  const char* what;
+};
+
+void testKMeans(Dev& d) {
+  std::vector<KmCase> cases = {
+      {1, 37, 5, 7, 3, true, 1, 3, true, "odd sizes, tie 1=3, NaN pixel"},
+      {2, 300, 6, 33, 5, false, 4, 5, false, "B 2, N > chunk, D > tile, tie 4=5, no logits"},
+      {3, 45, 1, 4, 9, true, -1, -1, false, "L = 1"},
+      {2, 70, 40, 3, 2, true, 0, 39, true, "L > center chunk, tie 0=39"},
+      {1, 5, 3, 1, 1, true, 0, 2, false, "D = Dv = 1"}};
+  if (gBig)
+    cases = {{2, 1000, 20, 40, 70, true, 2, 7, false, "big, grid-stride"},
+             {1, 2000, 3, 16, 8, false, 0, 1, false, "big clusters, many segments"}};
+  double worstU = 0;
+  for (const auto& c : cases) {
+    const std::string name = std::string("kmeans ") + c.what + " " +
+                             shapeStr({c.B, c.N, c.L, c.D, c.Dv});
+    auto px = randomVec(c.B * c.N * c.D, -1.0f, 1.0f), ce = randomVec(c.B * c.L * c.D, -1.0f, 1.0f),
+         vals = randomVec(c.B * c.N * c.Dv);
+    if (c.nanPixel) {
+      for (int64_t k = 0; k < c.D; ++k) px[1 * c.D + k] = NAN;  // all scores NaN → 0
+      if (c.L > 2 && c.N > 2) {
+        // pixel 2: +inf in dim 0 → center 0 scores NaN (±inf·0 or inf−inf) or ±inf; center 1 gets
+        // and every other center a negative dim 0, so they score −inf: the first non-NaN maximum
+        // (l = 1, at −inf) must win over the NaN of l = 0.
+        for (int64_t b = 0; b < c.B; ++b) {
+          ce[(b * c.L + 0) * c.D + 0] = 0.0f;
+          for (int64_t l = 1; l < c.L; ++l)
+            ce[(b * c.L + l) * c.D + 0] = -0.5f - std::fabs(ce[(b * c.L + l) * c.D + 0]);
+        }
+        px[2 * c.D + 0] = INFINITY;
+      }
+    }
+    if (c.dupFrom >= 0)
+      for (int64_t b = 0; b < c.B; ++b)
+        for (int64_t k = 0; k < c.D; ++k)
+          ce[(b * c.L + c.dupTo) * c.D + k] = ce[(b * c.L + c.dupFrom) * c.D + k];
+    // Host reference: canonical fmaf score; the first l holding the maximum of the non-NaN scores.
+    std::vector<float> refLogits(c.B * c.L * c.N);
+    std::vector<int32_t> refAssign(c.B * c.N);
+    std::vector<double> refUpdate(c.B * c.L * c.Dv, 0.0);
+    std::vector<int64_t> sizes(c.B * c.L, 0);
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t n = 0; n < c.N; ++n) {
+        float best = -INFINITY;
+        int32_t bi = -1;
+        for (int64_t l = 0; l < c.L; ++l) {
+          float acc = 0.0f;
+          for (int64_t k = 0; k < c.D; ++k)
+            acc = std::fmaf(px[(b * c.N + n) * c.D + k], ce[(b * c.L + l) * c.D + k], acc);
+          refLogits[(b * c.L + l) * c.N + n] = acc;
+          if (!std::isnan(acc) && (acc > best || bi < 0)) {
+            best = acc;
+            bi = static_cast<int32_t>(l);
+          }
+        }
+        if (bi < 0) bi = 0;  // all NaN
+        refAssign[b * c.N + n] = bi;
+        ++sizes[b * c.L + bi];
+        for (int64_t j = 0; j < c.Dv; ++j)
+          refUpdate[(b * c.L + bi) * c.Dv + j] += vals[(b * c.N + n) * c.Dv + j];
+      }
+    int64_t empty = 0;
+    for (int64_t s : sizes) empty += s == 0;
+    float *dpx = d.upload(px), *dce = d.upload(ce), *dvals = d.upload(vals);
+    float* upd[2] = {d.alloc(c.B * c.L * c.Dv), d.alloc(c.B * c.L * c.Dv)};
+    int32_t* asg[2] = {reinterpret_cast<int32_t*>(d.alloc(c.B * c.N)),
+                       reinterpret_cast<int32_t*>(d.alloc(c.B * c.N))};
+    float* lg = c.logits ? d.alloc(c.B * c.L * c.N) : nullptr;
+    va::Status s1[2];
+    for (int run = 0; run < 2; ++run)
+      s1[run] = d.b->kmeansCrossAttention(va::KMeansParams{dpx, dce, dvals, upd[run], asg[run],
+                                                           run == 0 ? lg : nullptr, c.B, c.N, c.L,
+                                                           c.D, c.Dv});
+    check(s1[0].ok() && s1[1].ok(), name + " forward status: " + s1[0].message() + s1[1].message());
+    std::vector<int32_t> ga(c.B * c.N), ga2(c.B * c.N);
+    check(d.download(ga.data(), asg[0], ga.size() * 4).ok() &&
+              d.download(ga2.data(), asg[1], ga2.size() * 4).ok(),
+          name + " download assign");
+    int64_t bad = 0;
+    for (size_t i = 0; i < ga.size(); ++i) bad += ga[i] != refAssign[i];
+    check(bad == 0, name + " assign bit-identical to the canonical host arg-max (" +
+                        std::to_string(bad) + " differ; " + std::to_string(empty) + " empty clusters)");
+    if (c.dupFrom >= 0) check(empty > 0, name + " has an empty cluster");
+    if (lg) {
+      const std::vector<float> gl = d.read(lg, c.B * c.L * c.N);
+      int64_t lbad = 0;
+      for (size_t i = 0; i < gl.size(); ++i)
+        lbad += !(std::isnan(gl[i]) ? std::isnan(refLogits[i])
+                                    : std::memcmp(&gl[i], &refLogits[i], 4) == 0);
+      check(lbad == 0, name + " logits bit-identical to the canonical fmaf score (" +
+                           std::to_string(lbad) + " differ)");
+    }
+    const std::vector<float> gu = d.read(upd[0], c.B * c.L * c.Dv), gu2 = d.read(upd[1], c.B * c.L * c.Dv);
+    const double eu = normErr(gu, refUpdate);
+    worstU = std::max(worstU, eu);
+    check(eu <= 1e-5, name + " update (normalised error " + std::to_string(eu) + ")");
+    bool emptyZero = true;
+    for (int64_t i = 0; i < c.B * c.L; ++i)
+      if (sizes[i] == 0)
+        for (int64_t j = 0; j < c.Dv; ++j) emptyZero &= gu[i * c.Dv + j] == 0.0f;
+    check(emptyZero, name + " empty clusters get exactly 0");
+    check(std::memcmp(gu.data(), gu2.data(), gu.size() * 4) == 0 && ga == ga2,
+          name + " forward bitwise deterministic");
+    // Backward: a gather by the assignment (exact).
+    auto dU = randomVec(c.B * c.L * c.Dv);
+    float* ddU = d.upload(dU);
+    float* dV = d.alloc(c.B * c.N * c.Dv);
+    va::Status s2 = d.b->kmeansCrossAttentionBackward(
+        va::KMeansBackwardParams{asg[0], ddU, dV, c.B, c.N, c.L, c.Dv});
+    check(s2.ok(), name + " backward status: " + s2.message());
+    const std::vector<float> gv = d.read(dV, c.B * c.N * c.Dv);
+    int64_t vbad = 0;
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t n = 0; n < c.N; ++n)
+        for (int64_t j = 0; j < c.Dv; ++j)
+          vbad += gv[(b * c.N + n) * c.Dv + j] != dU[(b * c.L + refAssign[b * c.N + n]) * c.Dv + j];
+    check(vbad == 0, name + " dValues = dUpdate[assign] exactly (" + std::to_string(vbad) + " differ)");
+    for (void* p : {(void*)dpx, (void*)dce, (void*)dvals, (void*)upd[0], (void*)upd[1],
+                    (void*)asg[0], (void*)asg[1], (void*)ddU, (void*)dV})
+      d.free(p);
+    if (lg) d.free(lg);
+  }
+  std::printf("kmeans%s: max normalised update error %.2e (assign, logits, dValues exact)\n",
+              gBig ? " (big)" : "", worstU);
+
+  // An assign outside [0, L) fails the backward as a stream error naming the op (emulator only:
+  // on a GPU the kernel's __trap() would destroy the context); the backend stays usable.
+  if (gEmu && !gBig) {
+    const int64_t B = 1, N = 40, L = 4, Dv = 3;
+    for (int32_t badVal : {4, -1}) {
+      std::vector<int32_t> a(N, 1);
+      a[33] = badVal;
+      int32_t* da = reinterpret_cast<int32_t*>(d.alloc(N));
+      d.b->upload(da, a.data(), N * 4);
+      float* dU = d.upload(randomVec(B * L * Dv));
+      float* dV = d.alloc(B * N * Dv);
+      va::Status st = d.b->kmeansCrossAttentionBackward(va::KMeansBackwardParams{da, dU, dV, B, N, L, Dv});
+      va::Status sy = d.b->synchronize();
+      check(!st.ok() || (!sy.ok() && sy.message().find("kmeansCrossAttentionBackward") != std::string::npos),
+            "kmeans backward: assign " + std::to_string(badVal) + " reports an error naming the op: " +
+                st.message() + " / " + sy.message());
+      if (badVal == 4) std::printf("  out-of-range assign error: %s\n", sy.message().c_str());
+      check(d.b->synchronize().ok(), "kmeans backward: error cleared once reported");
+      a[33] = 2;
+      d.b->upload(da, a.data(), N * 4);
+      va::Status s3 = d.b->kmeansCrossAttentionBackward(va::KMeansBackwardParams{da, dU, dV, B, N, L, Dv});
+      const std::vector<float> gv = d.read(dV, B * N * Dv), gu = d.read(dU, B * L * Dv);
+      check(s3.ok() && gv[33 * Dv] == gu[2 * Dv] && gv[0] == gu[1 * Dv] && d.b->synchronize().ok(),
+            "kmeans backward: backend usable after the out-of-range error");
+      d.free(da);
+      d.free(dU);
+      d.free(dV);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------- row L2 normalisation
+void testL2Normalize(Dev& d) {
+  struct Case {
+    int64_t rows, cols;
+    float eps;
+  };
+  std::vector<Case> cases = {{5, 1, 1e-12f}, {7, 33, 1e-12f}, {3, 128, 1e-12f}, {9, 70, 1e-3f}};
+  if (gBig) cases = {{300, 128, 1e-12f}, {50, 1000, 1e-3f}};
+  double worst[2] = {0, 0};
+  for (const auto& c : cases) {
+    const std::string name = "l2Normalize " + shapeStr({c.rows, c.cols}) + " eps " + std::to_string(c.eps);
+    auto x = randomVec(c.rows * c.cols), dy = randomVec(c.rows * c.cols);
+    for (int64_t j = 0; j < c.cols; ++j) x[0 * c.cols + j] = 0.0f;  // zero row: eps branch
+    if (c.rows > 2)
+      for (int64_t j = 0; j < c.cols; ++j) x[2 * c.cols + j] = c.eps > 1e-6f ? 1e-5f : 1e-14f;  // tiny row
+    float *dx_in = d.upload(x), *ddy = d.upload(dy), *y = d.alloc(x.size()), *dx = d.alloc(x.size());
+    va::Status s1 = d.b->l2Normalize(va::L2NormalizeParams{dx_in, y, c.rows, c.cols, c.eps});
+    va::Status s2 = d.b->l2NormalizeBackward(
+        va::L2NormalizeBackwardParams{dx_in, ddy, dx, c.rows, c.cols, c.eps});
+    check(s1.ok() && s2.ok(), name + " status: " + s1.message() + s2.message());
+    const std::vector<float> gy = d.read(y, x.size()), gdx = d.read(dx, x.size());
+    // Per-row reference and per-row normalised error (rows in the eps branch are ~1/eps larger).
+    double ey = 0, edx = 0;
+    for (int64_t r = 0; r < c.rows; ++r) {
+      double ss = 0, dot = 0;
+      for (int64_t j = 0; j < c.cols; ++j) ss += double(x[r * c.cols + j]) * x[r * c.cols + j];
+      const double n = std::sqrt(ss), den = std::max(n, double(c.eps));
+      for (int64_t j = 0; j < c.cols; ++j) dot += x[r * c.cols + j] / den * dy[r * c.cols + j];
+      std::vector<float> gyr(gy.begin() + r * c.cols, gy.begin() + (r + 1) * c.cols),
+          gdr(gdx.begin() + r * c.cols, gdx.begin() + (r + 1) * c.cols);
+      std::vector<double> ry(c.cols), rd(c.cols);
+      for (int64_t j = 0; j < c.cols; ++j) {
+        const double yy = x[r * c.cols + j] / den, g = dy[r * c.cols + j];
+        ry[j] = yy;
+        rd[j] = n > c.eps ? (g - yy * dot) / n : g / c.eps;
+      }
+      ey = std::max(ey, normErr(gyr, ry));
+      edx = std::max(edx, normErr(gdr, rd));
+    }
+    worst[0] = std::max(worst[0], ey);
+    worst[1] = std::max(worst[1], edx);
+    check(ey <= 1e-6, name + " y (row-normalised error " + std::to_string(ey) + ")");
+    check(edx <= 2e-6, name + " dx (row-normalised error " + std::to_string(edx) + ")");
+    bool zero = true;
+    for (int64_t j = 0; j < c.cols; ++j) zero &= gy[j] == 0.0f;
+    check(zero, name + " zero row → y = 0");
+    for (float* p : {dx_in, ddy, y, dx}) d.free(p);
+  }
+  std::printf("l2Normalize%s: max row-normalised error y %.2e dx %.2e\n", gBig ? " (big)" : "",
+              worst[0], worst[1]);
+}
+
 void testGroupFC(Dev& d) {
   struct GC {
     int64_t B, K, D, g, N;
@@ -1541,6 +1756,8 @@ int main() {
   testOutlook(d);
   testHalo(d);
   testCrossAttention(d);
+  testKMeans(d);
+  testL2Normalize(d);
   testGroupFC(d);
   testDropout(d);
   testMultiLabelLoss(d);
@@ -1565,6 +1782,8 @@ int main() {
   testOutlook(d);
   testHalo(d);
   testCrossAttention(d);
+  testKMeans(d);
+  testL2Normalize(d);
   testGroupFC(d);
   testDropout(d);
   testMultiLabelLoss(d);

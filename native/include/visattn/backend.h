@@ -90,6 +90,10 @@ class Backend {
   virtual Status groupFC(const GroupFCParams& p) = 0;
   virtual Status groupFCBackward(const GroupFCBackwardParams& p) = 0;
   virtual Status multiLabelLoss(const MultiLabelLossParams& p) = 0;
+  virtual Status kmeansCrossAttention(const KMeansParams& p) = 0;
+  virtual Status kmeansCrossAttentionBackward(const KMeansBackwardParams& p) = 0;
+  virtual Status l2Normalize(const L2NormalizeParams& p) = 0;
+  virtual Status l2NormalizeBackward(const L2NormalizeBackwardParams& p) = 0;
 
   // Testing hook: enqueue work that FAILS on the stream (cpu: a failing task; emu/cuda: a kernel that
   // traps), so tests can check that asynchronous failures surface on the next readback/synchronize.

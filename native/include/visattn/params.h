@@ -354,4 +354,50 @@ struct MultiLabelLossParams {
   bool focalGrad;
 };
 
+// ---------------------------------------------------------------- kMaX-DeepLab k-means cross-attention
+// pixels[B,N,D], centers[B,L,D], values[B,N,Dv] →
+//   score[b,l,n] = Σ_d pixels[b,n,d]·centers[b,l,d], accumulated over d = 0, 1, … in ascending order
+//                  with fused multiply-add from 0, no split of d (the canonical score: identical centers
+//                  score bit-identically on every device)
+//   assign[b,n]  = the l with the largest score, the LOWEST such l on ties; NaN scores never win (the
+//                  largest non-NaN score wins even when it is −inf); all scores NaN → 0
+//   update[b,l,:] = Σ over the pixels n with assign[b,n] = l of values[b,n,:] (0 for an empty cluster),
+//                  summed in an order that depends only on the shape (no float atomics)
+//   logits[b,l,n] = score[b,l,n] when logits is not null.
+// update, assign (and logits) are OVERWRITTEN.
+struct KMeansParams {
+  const float* pixels;
+  const float* centers;
+  const float* values;
+  float* update;
+  int32_t* assign;
+  float* logits;
+  int64_t B, N, L, D, Dv;
+};
+// dValues[b,n,:] = dUpdate[b, assign[b,n], :] (a gather; no gradient through the arg-max).
+// An assign outside [0, L) makes the op FAIL (a stream error naming the op); dValues is then unspecified.
+struct KMeansBackwardParams {
+  const int32_t* assign;
+  const float* dUpdate;
+  float* dValues;
+  int64_t B, N, L, Dv;
+};
+
+// ---------------------------------------------------------------- L2 normalisation (rows)
+// y[r,:] = x[r,:] / max(‖x[r,:]‖₂, eps)  (PyTorch F.normalize). Backward with n = ‖x‖₂:
+//   n > eps: dx = (dy − y·(y·dy)) / n;   n <= eps: dx = dy / eps.
+struct L2NormalizeParams {
+  const float* x;
+  float* y;
+  int64_t rows, cols;
+  float eps;
+};
+struct L2NormalizeBackwardParams {
+  const float* x;
+  const float* dy;
+  float* dx;
+  int64_t rows, cols;
+  float eps;
+};
+
 }  // namespace va
