@@ -2,6 +2,8 @@
 // Every function runs synchronously on the calling thread plus `pool`'s workers; small problems run
 // inline on the caller. Results never depend on the number of threads.
 #pragma once
+#include <cstring>
+
 #include "runtime/thread_pool.h"
 #include "visattn/params.h"
 
@@ -44,6 +46,15 @@ void l2NormalizeBackward(const L2NormalizeBackwardParams& p, ThreadPool& pool);
 // The instruction set the GEMM uses: "avx512" | "avx2" | "scalar" — the best this CPU supports,
 // lowered (never raised) by the environment variable VISATTN_ISA=avx2|scalar. Read once.
 const char* isaName();
+
+// The kernel table of a family's per-ISA builds (avx512 / avx2 / SSE2 "scalar") that matches isaName().
+template <typename Table>
+const Table& pickIsa(const Table& (*avx512)(), const Table& (*avx2)(), const Table& (*scalar)()) {
+  const char* isa = isaName();
+  if (std::strcmp(isa, "avx512") == 0) return avx512();
+  if (std::strcmp(isa, "avx2") == 0) return avx2();
+  return scalar();
+}
 
 }  // namespace cpu
 }  // namespace va

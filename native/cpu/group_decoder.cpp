@@ -140,10 +140,7 @@ void multiLabelLossWith(const MldKernels& k, const MultiLabelLossParams& p, Thre
 
 namespace {
 const mld::MldKernels& currentKernels() {
-  const char* isa = isaName();
-  if (std::strcmp(isa, "avx512") == 0) return mld::kernelsAvx512();
-  if (std::strcmp(isa, "avx2") == 0) return mld::kernelsAvx2();
-  return mld::kernelsScalar();
+  return pickIsa(mld::kernelsAvx512, mld::kernelsAvx2, mld::kernelsScalar);
 }
 }  // namespace
 

@@ -93,10 +93,7 @@ void backwardWith(const HaloKernels& k, const HaloBackwardParams& p, ThreadPool&
 
 namespace {
 const halo::HaloKernels& currentKernels() {
-  const char* isa = isaName();
-  if (std::strcmp(isa, "avx512") == 0) return halo::kernelsAvx512();
-  if (std::strcmp(isa, "avx2") == 0) return halo::kernelsAvx2();
-  return halo::kernelsScalar();
+  return pickIsa(halo::kernelsAvx512, halo::kernelsAvx2, halo::kernelsScalar);
 }
 }  // namespace
 

@@ -142,10 +142,7 @@ void l2NormalizeBackwardWith(const KmKernels& k, const L2NormalizeBackwardParams
 
 namespace {
 const kmeans::KmKernels& currentKernels() {
-  const char* isa = isaName();
-  if (std::strcmp(isa, "avx512") == 0) return kmeans::kernelsAvx512();
-  if (std::strcmp(isa, "avx2") == 0) return kmeans::kernelsAvx2();
-  return kmeans::kernelsScalar();
+  return pickIsa(kmeans::kernelsAvx512, kmeans::kernelsAvx2, kmeans::kernelsScalar);
 }
 }  // namespace
 

@@ -59,10 +59,7 @@ void backwardWith(const OutlookKernels& k, const math::MathKernels& vm, const Ou
 
 namespace {
 const outlook::OutlookKernels& currentKernels() {
-  const char* isa = isaName();
-  if (std::strcmp(isa, "avx512") == 0) return outlook::kernelsAvx512();
-  if (std::strcmp(isa, "avx2") == 0) return outlook::kernelsAvx2();
-  return outlook::kernelsScalar();
+  return pickIsa(outlook::kernelsAvx512, outlook::kernelsAvx2, outlook::kernelsScalar);
 }
 }  // namespace
 
