@@ -8,7 +8,8 @@
 //  * errors: the completion thread turns an event's error into a sticky message naming the op
 //    ("matmul: cudaErrorLaunchFailure: ..."); the next download / synchronizeAsync / synchronize
 //    takes it (and clears it: on emu the runtime also clears it once reported; on a GPU the context
-//    stays broken and later events report it again).
+//    stays broken and later events report it again). Kernels never __trap() on bad input: they
+//    fill a KernelErrorRecord (withErrorRecord), which becomes the same kind of sticky error.
 //  * memory: a caching allocator over cudaMalloc with size-rounded blocks; free() returns a block
 //    to the cache at once (safe: only later work on the same stream can reuse it). Under emu a
 //    recycled block is re-poisoned with 0xFF in stream order.
@@ -22,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -349,7 +351,14 @@ class CudaBackend final : public va::Backend {
                          [&](void* ws) { return launchKMeans(ctx_, p, ws); });
   }
   va::Status kmeansCrossAttentionBackward(const va::KMeansBackwardParams& p) override {
-    return finish("kmeansCrossAttentionBackward", launchKMeansBackward(ctx_, p));
+    const int64_t L = p.L;
+    return withErrorRecord(
+        "kmeansCrossAttentionBackward",
+        [L](const long long* v) {
+          return "assign[" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + "] = " +
+                 std::to_string(v[2]) + " is outside [0, " + std::to_string(L) + ")";
+        },
+        [&](KernelErrorRecord* rec) { return launchKMeansBackward(ctx_, p, rec); });
   }
   va::Status l2Normalize(const va::L2NormalizeParams& p) override {
     return finish("l2Normalize", launchL2Normalize(ctx_, p));
@@ -410,6 +419,9 @@ class CudaBackend final : public va::Backend {
     Pinned pinned;
     void* hostDst = nullptr;
     size_t bytes = 0;
+    // withErrorRecord: pinned holds the op's KernelErrorRecord; a set record becomes the error
+    // "op: describe(values)" once the op's work has completed.
+    std::function<std::string(const long long*)> describe;
   };
 
   // Runs a launcher that needs `bytes` of device scratch (none when 0). The scratch is freed right
@@ -424,6 +436,38 @@ class CudaBackend final : public va::Backend {
     cudaError_t err = launch(ws);
     if (ws) free(ws);
     return finish(op, err);
+  }
+
+  // Runs a launcher whose kernels report bad input through a KernelErrorRecord instead of
+  // trapping: the record is zeroed before the launch and copied into pinned memory after it (both
+  // stream-ordered); the completion thread turns a set record into the sticky error
+  // "op: describe(values)", which surfaces like any other asynchronous stream error.
+  template <typename Launch>
+  va::Status withErrorRecord(const char* op, std::function<std::string(const long long*)> describe,
+                             Launch&& launch) {
+    constexpr size_t kBytes = sizeof(KernelErrorRecord);
+    void* rec = nullptr;
+    va::Status st = alloc(kBytes, &rec);
+    if (!st.ok()) return va::Status::Error(std::string(op) + ": " + st.message());
+    Pinned pin;
+    st = getPinned(kBytes, &pin);
+    if (!st.ok()) {
+      free(rec);
+      return va::Status::Error(std::string(op) + ": " + st.message());
+    }
+    cudaError_t err = cudaMemsetAsync(rec, 0, kBytes, stream_);
+    if (err == cudaSuccess) err = launch(static_cast<KernelErrorRecord*>(rec));
+    if (err == cudaSuccess) err = cudaMemcpyAsync(pin.ptr, rec, kBytes, cudaMemcpyDeviceToHost, stream_);
+    free(rec);  // stream-ordered: only later work can reuse it
+    if (err != cudaSuccess) {
+      putPinned(pin);
+      return va::Status::Error(std::string(op) + ": " + errText(err));
+    }
+    Entry e;
+    e.op = op;
+    e.pinned = pin;
+    e.describe = std::move(describe);
+    return submit(std::move(e));
   }
 
   // Records an event after the op's work and hands it to the completion thread.
@@ -496,6 +540,10 @@ class CudaBackend final : public va::Backend {
         cudaError_t err = cudaEventSynchronize(e.ev);
         if (err != cudaSuccess) msg = std::string(e.op) + ": " + errText(err);
         putEvent(e.ev);
+        if (msg.empty() && e.describe && e.pinned.ptr) {
+          const auto* rec = static_cast<const KernelErrorRecord*>(e.pinned.ptr);
+          if (rec->flag != 0) msg = std::string(e.op) + ": " + e.describe(rec->v);
+        }
       }
       va::Status st;
       {

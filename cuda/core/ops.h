@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "common/compat.cuh"
+#include "common/kernel_error.cuh"
 #include "visattn/params.h"
 
 VA_CUDA_NAMESPACE_BEGIN
@@ -82,7 +83,9 @@ cudaError_t launchMultiLabelLoss(const LaunchCtx& ctx, const va::MultiLabelLossP
 // kMaX k-means cross-attention (cuda/kmeans) and the row L2 normalisation.
 size_t kmeansWorkspace(const va::KMeansParams& p);
 cudaError_t launchKMeans(const LaunchCtx& ctx, const va::KMeansParams& p, void* workspace);
-cudaError_t launchKMeansBackward(const LaunchCtx& ctx, const va::KMeansBackwardParams& p);
+// An assign outside [0, L) skips its row and records (b, n, value) in *err (see kernel_error.cuh).
+cudaError_t launchKMeansBackward(const LaunchCtx& ctx, const va::KMeansBackwardParams& p,
+                                 KernelErrorRecord* err);
 cudaError_t launchL2Normalize(const LaunchCtx& ctx, const va::L2NormalizeParams& p);
 cudaError_t launchL2NormalizeBackward(const LaunchCtx& ctx, const va::L2NormalizeBackwardParams& p);
 

@@ -93,13 +93,14 @@ cudaError_t launchKMeans(const LaunchCtx& ctx, const va::KMeansParams& p, void* 
                    p.update, a);
 }
 
-cudaError_t launchKMeansBackward(const LaunchCtx& ctx, const va::KMeansBackwardParams& p) {
+cudaError_t launchKMeansBackward(const LaunchCtx& ctx, const va::KMeansBackwardParams& p,
+                                 KernelErrorRecord* err) {
   if (p.B < 0 || p.N < 0 || p.L < 0 || p.Dv < 0) return cudaErrorInvalidValue;
   const int64_t rows = p.B * p.N;
   if (rows == 0 || p.Dv == 0) return cudaSuccess;
   return VA_LAUNCH(kmBackwardKernel, dim3(gridFor(ctx, rows * 32, 32 * kKmBwdRows)),
                    dim3(32, kKmBwdRows), 0, ctx.stream, p.assign, p.dUpdate, p.dValues, p.B, p.N,
-                   p.L, p.Dv);
+                   p.L, p.Dv, err);
 }
 
 cudaError_t launchL2Normalize(const LaunchCtx& ctx, const va::L2NormalizeParams& p) {

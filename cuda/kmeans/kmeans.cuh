@@ -24,13 +24,16 @@
 //                     ascending n (threads over Dv: coalesced 4·Dv-byte rows).
 //   kmUpdateKernel    update[b,l,:] = Σ partial over the cluster's segments, ascending (0 if empty).
 // Backward: kmBackwardKernel, one warp per (b, n) row: dValues[b,n,:] = dUpdate[b,assign[b,n],:];
-// an assign outside [0, L) executes __trap() (the op then fails as a stream error naming it).
+// an assign outside [0, L) skips its row and records the first such (b, n, value) in a
+// KernelErrorRecord (common/kernel_error.cuh); the backend then reports a stream error naming the
+// op. No __trap(): on a GPU a trap would poison the whole context.
 #pragma once
 #include "common/compat.cuh"
 
 #include <cmath>
 #include <cstdint>
 
+#include "common/kernel_error.cuh"
 #include "common/reduce.cuh"
 
 VA_CUDA_NAMESPACE_BEGIN
@@ -265,13 +268,17 @@ static __global__ void kmUpdateKernel(float* __restrict__ update, KmArgs a) {
 constexpr int kKmBwdRows = 8;
 static __global__ void __launch_bounds__(32 * kKmBwdRows)
 kmBackwardKernel(const int32_t* __restrict__ assign, const float* __restrict__ dUpdate,
-                 float* __restrict__ dValues, int64_t B, int64_t N, int64_t L, int64_t Dv) {
+                 float* __restrict__ dValues, int64_t B, int64_t N, int64_t L, int64_t Dv,
+                 KernelErrorRecord* err) {
   const int64_t rows = B * N;
   for (int64_t row = blockIdx.x * static_cast<int64_t>(kKmBwdRows) + threadIdx.y; row < rows;
        row += static_cast<int64_t>(gridDim.x) * kKmBwdRows) {
     const int64_t b = row / N;
     const int cl = assign[row];
-    if (cl < 0 || cl >= L) __trap();  // the op fails as a stream error naming this kernel
+    if (cl < 0 || cl >= L) {  // uniform over the warp: the row is skipped, the error recorded
+      if (threadIdx.x == 0) recordKernelError(err, b, row - b * N, cl);
+      continue;
+    }
     const float* src = dUpdate + (b * L + cl) * Dv;
     float* dst = dValues + row * Dv;
     for (int64_t j = threadIdx.x; j < Dv; j += 32) dst[j] = src[j];
