@@ -19,7 +19,8 @@
 // (scattered back onto the even pixels in strided mode); dx = dx_kv + dx_q.
 import { argError, bool } from '../errors';
 import * as ops from '../ops';
-import { Device, keep as unscope, Tensor, zeros } from '../tensor';
+import { stridedCopy, stridesOf, zeroFill } from '../ops/strided';
+import { Device, empty, keep as unscope, Tensor } from '../tensor';
 import { truncNormal } from './init';
 import { Linear, moduleOptions, sizeArg } from './linear';
 import { childSeed, expectGradShape, Module, Parameter, withTemporaries } from './module';
@@ -159,34 +160,22 @@ export class HaloAttention extends Module {
     return [B, H / this.blockStride, W / this.blockStride, this.dimOut];
   }
 
-  /** x[B,H,W,C] → x at the even pixels [B,H/2,W/2,C] (two copies through a 2×2-cell view). */
+  /** x[B,H,W,C] → x at the even pixels [B,H/2,W/2,C]: one strided copy. */
   private subsample(x: Tensor): Tensor {
     const [B, H, W, C] = x.shape;
-    const cells = x.reshape([B, H / 2, 2, W / 2, 2 * C]);
-    const rows = ops.slice(cells, { axis: 2, start: 0, end: 1 });
-    cells.dispose();
-    const top = ops.slice(rows, { axis: 4, start: 0, end: C });
-    rows.dispose();
-    const out = top.reshape([B, H / 2, W / 2, C]);
-    top.dispose();
+    const shape = [B, H / 2, W / 2, C];
+    const out = empty('HaloAttention.forward', shape, 'float32', x.device);
+    stridedCopy('HaloAttention.forward', x, 'x', out, shape, [H * W * C, 2 * W * C, 2 * C, 1], stridesOf(shape));
     return out;
   }
 
   /** Gradient of subsample: dXq[B,H/2,W/2,C] scattered onto the even pixels of a zero [B,H,W,C]. */
   private subsampleBackward(x: Tensor, dXq: Tensor): Tensor {
+    const op = 'HaloAttention.backward';
     const [B, H, W, C] = x.shape;
-    const cells = x.reshape([B, H / 2, 2, W / 2, 2 * C]);
-    const rowsShape = [B, H / 2, 1, W / 2, 2 * C];
-    const rows = zeros(rowsShape, { device: x.device });
-    const d5 = dXq.reshape([B, H / 2, 1, W / 2, C]);
-    const dRows = ops.sliceBackward(rows, d5, { axis: 4, start: 0, end: C }).dX;
-    d5.dispose();
-    const dCells = ops.sliceBackward(cells, dRows, { axis: 2, start: 0, end: 1 }).dX;
-    dRows.dispose();
-    rows.dispose();
-    cells.dispose();
-    const dx = dCells.reshape([B, H, W, C]);
-    dCells.dispose();
+    const dx = empty(op, x.shape, 'float32', x.device);
+    zeroFill(op, dx);
+    stridedCopy(op, dXq, 'dQ', dx, dXq.shape, stridesOf(dXq.shape), [H * W * C, 2 * W * C, 2 * C, 1]);
     return dx;
   }
 

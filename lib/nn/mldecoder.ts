@@ -20,7 +20,8 @@
 // decoder.duplicate_pooling_bias. (timm's ml_decoder puts them at the head's top level: strip 'decoder.'.)
 import { argError, finiteNumber } from '../errors';
 import * as ops from '../ops';
-import { Device, keep as unscope, randn, Tensor, zeros } from '../tensor';
+import { stridedCopy } from '../ops/strided';
+import { Device, empty, keep as unscope, randn, Tensor } from '../tensor';
 import { ReLU } from './activation';
 import { constant, uniform } from './init';
 import { Dropout } from './dropout';
@@ -360,6 +361,14 @@ export class MLDecoderHead extends Module {
       this.embedDim, this.heads, this.ffnDim, p, device, seed));
   }
 
+  /** The query table [K,D] repeated over the batch → [B,K,D] (one strided copy, batch stride 0). */
+  private broadcastQueries(q0: Tensor, B: number): Tensor {
+    const KD = this.numGroups * this.embedDim;
+    const out = empty('MLDecoderHead.forward', [B, this.numGroups, this.embedDim], 'float32', q0.device);
+    stridedCopy('MLDecoderHead.forward', q0, 'query_embed', out, [B, KD], [0, 1], [KD, 1]);
+    return out;
+  }
+
   /** Restarts every dropout stream of the head (reproducible training / finite differences). */
   reseedDropout(seed: number): void {
     this.decoder.layer.reseed(seed);
@@ -384,7 +393,7 @@ export class MLDecoderHead extends Module {
       const q0 = body.queryEmbed.value;
       const perImage = this.training && this.dropoutP > 0;
       const tgt = perImage
-        ? t(ops.add(t(zeros([B, this.numGroups, this.embedDim], { device: x.device })), q0))
+        ? t(this.broadcastQueries(q0, B))
         : t(q0.reshape([1, this.numGroups, this.embedDim]));
       const h = t(body.layer.decode(tgt, E));
       const logits = ops.groupFC(h, body.duplicatePooling.value, body.duplicatePoolingBias.value);
