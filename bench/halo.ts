@@ -15,7 +15,7 @@
 // full, compared on sampled entries within 2e-4 of each tensor's largest magnitude (+1e-6).
 import * as va from '../lib';
 import { BenchDef, BenchInstance } from './harness';
-import { CheckReport, compare, merge, sampleIndices } from './reference';
+import { CheckReport, compareToMax, merge } from './reference';
 
 export interface HaloShape {
   B: number; H: number; W: number; M: number; dk: number; dv: number; b: number; h: number; s: number;
@@ -146,12 +146,7 @@ function haloReference(o: HaloShape, x: HaloHost, scale: number, backward: boole
 }
 
 function checkAll(named: [string, Float32Array, Float64Array][], seed: number): CheckReport {
-  return merge(named.map(([what, got, ref], i) => {
-    let mx = 0;
-    for (let e = 0; e < ref.length; e++) mx = Math.max(mx, Math.abs(ref[e]));
-    const idx = sampleIndices(ref.length, 64, seed + i);
-    return compare(`halo ${what}`, got, idx, idx.map((e) => ref[e]), idx.map(() => 2e-4 * mx + 1e-6));
-  }));
+  return merge(named.map(([what, got, ref], i) => compareToMax(`halo ${what}`, got, ref, seed + i)));
 }
 
 export function haloBench(backward: boolean, o: HaloShape): BenchDef {

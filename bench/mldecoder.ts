@@ -17,7 +17,7 @@
 // one image recomputed in float64 from the module's own parameters.
 import * as va from '../lib';
 import { BenchDef, BenchInstance } from './harness';
-import { CheckReport, compare, merge, sampleIndices } from './reference';
+import { CheckReport, compare, compareToMax, merge, sampleIndices } from './reference';
 
 function host(t: va.Tensor): Float32Array {
   return t.dataSync() as Float32Array;
@@ -25,14 +25,6 @@ function host(t: va.Tensor): Float32Array {
 
 function disposeAll(ts: va.Tensor[]): void {
   for (const t of ts) t.dispose();
-}
-
-/** tolerance rule of the ops' tests: 2e-4 of the largest reference magnitude (+1e-6) */
-function checkSampled(what: string, got: Float32Array, ref: Float64Array, seed: number, samples = 64): CheckReport {
-  let mx = 0;
-  for (let i = 0; i < ref.length; i++) mx = Math.max(mx, Math.abs(ref[i]));
-  const idx = sampleIndices(ref.length, samples, seed);
-  return compare(what, got, idx, idx.map((i) => ref[i]), idx.map(() => 2e-4 * mx + 1e-6));
 }
 
 // ------------------------------------------------------------------ cross-attention
@@ -121,7 +113,7 @@ function xattnBench(kind: 'fwd' | 'fwdbwd' | 'b1', o: XattnShape): BenchDef {
             const ref = xattnReference(o, host(q), host(k), host(v), backward ? host(dOut) : null);
             const refs = [ref.out, ref.lse, ref.dQ, ref.dK, ref.dV];
             const names = ['out', 'lse', 'dQ', 'dK', 'dV'];
-            return merge(outs.map((t, i) => checkSampled(`crossAttention ${names[i]}`, host(t), refs[i], 100 + i)));
+            return merge(outs.map((t, i) => compareToMax(`crossAttention ${names[i]}`, host(t), refs[i], 100 + i)));
           } finally {
             disposeAll(outs);
           }

@@ -58,6 +58,17 @@ export function compare(
   return { checked: idx.length, worst, maxAbsErr };
 }
 
+/**
+ * Compares sampled entries of a full float64 reference within 2e-4 of its largest magnitude (+1e-6):
+ * the ops' test tolerance, for outputs whose reference is computed in full (fused attention ops).
+ */
+export function compareToMax(what: string, got: ArrayLike<number>, ref: Float64Array, seed: number, samples = 64): CheckReport {
+  let mx = 0;
+  for (let i = 0; i < ref.length; i++) mx = Math.max(mx, Math.abs(ref[i]));
+  const idx = sampleIndices(ref.length, samples, seed);
+  return compare(what, got, idx, idx.map((i) => ref[i]), idx.map(() => 2e-4 * mx + 1e-6));
+}
+
 export function merge(reports: CheckReport[]): CheckReport {
   return reports.reduce(
     (acc, r) => ({ checked: acc.checked + r.checked, worst: Math.max(acc.worst, r.worst), maxAbsErr: Math.max(acc.maxAbsErr, r.maxAbsErr) }),
