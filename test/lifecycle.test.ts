@@ -26,6 +26,25 @@ describe.each(devices)('execution model on %s', (device) => {
     a.dispose();
   });
 
+  test('freeing memory is not counted as a pending operation', async () => {
+    // Disposing (or the garbage collector finalizing) a tensor returns its block in stream order; that
+    // bookkeeping must not show up in pendingOps(), or a synchronize() could be followed by a non-zero
+    // count whenever the collector happens to run in between.
+    const n = device === 'emu' ? 128 : 384;
+    const reps = device === 'emu' ? 4 : 20;
+    const a = va.randn([n, n], { seed: 2, device });
+    const scratch = Array.from({ length: 64 }, (_, i) => va.full([256], i, { device }));
+    await va.synchronize(device);
+    const outs: va.Tensor[] = [];
+    for (let i = 0; i < reps; i++) outs.push(va.ops.matmul(a, a));
+    for (const t of scratch) t.dispose(); // 64 frees queued behind the matmuls
+    expect(va.pendingOps(device)).toBeLessThanOrEqual(reps);
+    await va.synchronize(device);
+    expect(va.pendingOps(device)).toBe(0);
+    for (const t of outs) t.dispose();
+    a.dispose();
+  });
+
   test('thousands of create/op/dispose cycles return memory to its baseline', async () => {
     const cycles = device === 'emu' ? 1000 : 3000;
     const warm = va.ops.add(va.ones([64], { device }), va.ones([64], { device }));

@@ -30,7 +30,7 @@ class CpuBackend final : public Backend {
     return Status::Ok();
   }
   void free(void* ptr) override {
-    exec_.enqueue([this, ptr] {
+    exec_.enqueueHousekeeping([this, ptr] {
       alloc_.deallocate(ptr);
       return Status::Ok();
     });

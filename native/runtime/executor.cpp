@@ -24,7 +24,17 @@ Executor::~Executor() {
 void Executor::enqueue(Task task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Entry{std::move(task), nullptr});
+    queue_.push_back(Entry{std::move(task), nullptr, false});
+    ++pending_;
+    ++pendingOps_;
+  }
+  cv_.notify_one();
+}
+
+void Executor::enqueueHousekeeping(Task task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Entry{std::move(task), nullptr, true});
     ++pending_;
   }
   cv_.notify_one();
@@ -40,8 +50,9 @@ void Executor::enqueueNotify(std::function<void()> work, Notify notify) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Entry{std::move(task), std::move(notify)});
+    queue_.push_back(Entry{std::move(task), std::move(notify), false});
     ++pending_;
+    ++pendingOps_;
   }
   cv_.notify_one();
 }
@@ -60,7 +71,7 @@ Status Executor::takeError() {
 
 int64_t Executor::pending() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return pending_;
+  return pendingOps_;
 }
 
 void Executor::run() {
@@ -91,6 +102,7 @@ void Executor::run() {
         report = sticky_;
         sticky_ = Status::Ok();
       }
+      if (!e.housekeeping) --pendingOps_;
       if (--pending_ == 0) idle_.notify_all();
     }
     if (e.notify) e.notify(report);
