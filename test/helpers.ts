@@ -73,3 +73,28 @@ export function expectTensor(t: Tensor, ref: Arr, label: string, rel = 2e-4): nu
 export function scoped(fn: () => void): void {
   va.scope(fn);
 }
+
+// A full garbage collection on demand (jest runs without --expose-gc): allowing the flag at run time
+// and reading `gc` from a fresh context is the documented V8 way to obtain it.
+let forceGc: (() => void) | undefined;
+function fullGc(): void {
+  if (!forceGc) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('v8').setFlagsFromString('--expose-gc');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    forceGc = require('vm').runInNewContext('gc') as () => void;
+  }
+  forceGc();
+}
+
+/**
+ * Collects the garbage that earlier tests (possibly earlier test files in the same jest worker) left
+ * behind and lets its finalizers run, so that a test comparing va.memory() or va.pendingOps() against
+ * a baseline does not see a tensor dropped elsewhere being reclaimed in the middle of it.
+ */
+export async function settleGarbage(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    fullGc();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}

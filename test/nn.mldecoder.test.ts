@@ -157,7 +157,9 @@ describe.each(testDevices())('nn.MLDecoderHead on %s', (device) => {
     const x = rng.arr(FULL.x);
     const P = params(rng, FULL);
     const m = make(FULL, device, 0.1);
-    checkHead('MLDecoderHead full', make(FULL, device, 0), P, x, rng.arr([FULL.x[0], FULL.N]), device, { heads: FULL.heads, p: 0 });
+    const plain = make(FULL, device, 0);
+    checkHead('MLDecoderHead full', plain, P, x, rng.arr([FULL.x[0], FULL.N]), device, { heads: FULL.heads, p: 0 });
+    plain.dispose();
     const dict = toDict(P, device);
     m.loadStateDict(dict);
     disposeDict(dict);
@@ -198,13 +200,19 @@ describe.each(testDevices())('nn.MLDecoderHead on %s', (device) => {
     big.dispose();
     // training forwards draw fresh masks; reseedDropout replays them
     const x = toTensor(new Rng(67).arr(SMALL.x), device);
-    const a = read(m.forward(x));
-    const b = read(m.forward(x));
+    const forwardRead = (): Float32Array => {
+      const y = m.forward(x);
+      const v = read(y);
+      y.dispose();
+      return v;
+    };
+    const a = forwardRead();
+    const b = forwardRead();
     expect(Array.from(a)).not.toEqual(Array.from(b));
     m.reseedDropout(9);
-    const c = read(m.forward(x));
+    const c = forwardRead();
     m.reseedDropout(9);
-    const d = read(m.forward(x));
+    const d = forwardRead();
     expect(Array.from(c)).toEqual(Array.from(d));
     x.dispose();
     m.dispose();

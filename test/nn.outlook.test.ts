@@ -19,7 +19,7 @@
 //     nature (one projection per group); check 2 is the entry-wise one.
 import * as va from '../lib';
 import type { Device, Tensor } from '../lib';
-import { expectClose, expectTensor, otherDevice, read, Rng, testDevices, toTensor } from './helpers';
+import { expectClose, expectTensor, otherDevice, read, Rng, settleGarbage, testDevices, toTensor } from './helpers';
 import { maxAbs } from './oracle/nd';
 import { checkAgainstOracle, directionalCheck, disposeDict, gradsOf, oracleGradcheck, toDict } from './modulecheck';
 import {
@@ -266,7 +266,8 @@ describe.each(testDevices())('nn.OutlookAttention and nn.Outlooker on %s', (devi
     m.dispose();
   });
 
-  it('no leaks: memory is stable across steps and back to the baseline after dispose', () => {
+  it('no leaks: memory is stable across steps and back to the baseline after dispose', async () => {
+    await settleGarbage();
     const base = va.memory()[device];
     const m = makeBlock(BLOCK, device);
     const afterInit = va.memory()[device];

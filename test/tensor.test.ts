@@ -1,6 +1,7 @@
 // The tensor layer: creation (inputs copied), dtypes, views, device moves, readback, dispose/scope,
 // memory accounting and the errors of the creation functions — on every available device.
 import * as va from '../lib';
+import { settleGarbage } from './helpers';
 
 const devices: va.Device[] = ['cpu', 'emu', ...(va.info().cuda.available ? (['cuda'] as va.Device[]) : [])];
 
@@ -70,6 +71,7 @@ describe.each(devices)('tensor on %s', (device) => {
   });
 
   test('reshape is a view sharing storage; disposing one view keeps the other valid', async () => {
+    await settleGarbage();
     const before = va.memory()[device].storages;
     const t = va.tensor([1, 2, 3, 4, 5, 6], [2, 3], { device });
     const v = t.reshape([3, -1]);
@@ -156,7 +158,8 @@ describe('creation errors name the function, the argument, the expectation and t
 });
 
 describe('scope and memory', () => {
-  test('scope disposes what fn created and did not return', () => {
+  test('scope disposes what fn created and did not return', async () => {
+    await settleGarbage();
     const before = va.memory().cpu;
     let inner: va.Tensor | undefined;
     const kept = va.scope(() => {
