@@ -26,8 +26,14 @@ export function argError(op: string, arg: string, expected: string, received: un
 }
 
 /** Converts a native error string into an Error naming the op. */
-export function check(op: string, r: NativeResult): void {
-  if (typeof r === 'string') throw new Error(r.startsWith(op) ? r : `${op}: ${r}`);
+/**
+ * Throws the native error string `r` as an Error naming the op. `discard`: the outputs the failed call
+ * was to fill, disposed first so that a failed op leaves no tensor behind for the garbage collector.
+ */
+export function check(op: string, r: NativeResult, discard: readonly ({ dispose(): void } | undefined)[] = []): void {
+  if (typeof r !== 'string') return;
+  for (const t of discard) t?.dispose();
+  throw new Error(r.startsWith(op) ? r : `${op}: ${r}`);
 }
 
 export function isInt(v: unknown): v is number {

@@ -4,6 +4,7 @@ import { execFile } from 'child_process';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as va from '../lib';
+import { settleGarbage } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const distEntry = path.join(root, 'dist', 'lib', 'index.js');
@@ -13,6 +14,7 @@ describe.each(devices)('execution model on %s', (device) => {
   test('ops enqueue and return before the device has finished', async () => {
     const n = device === 'emu' ? 128 : 384;
     const reps = device === 'emu' ? 8 : 40;
+    await settleGarbage();
     const a = va.randn([n, n], { seed: 1, device });
     await va.synchronize(device);
     expect(va.pendingOps(device)).toBe(0);
@@ -49,6 +51,7 @@ describe.each(devices)('execution model on %s', (device) => {
     const cycles = device === 'emu' ? 1000 : 3000;
     const warm = va.ops.add(va.ones([64], { device }), va.ones([64], { device }));
     warm.dispose();
+    await settleGarbage();
     await va.synchronize(device);
     const before = va.memory()[device];
     for (let i = 0; i < cycles; i++) {
@@ -119,8 +122,9 @@ describe.each(devices)('execution model on %s', (device) => {
     va.testing.injectFault(device);
     const w = x.to(other);
     await expect(w.data()).rejects.toThrow(/fault/i);
-    expect(Array.from(await x.to(other).data())).toEqual([1, 2, 3, 4]);
-    for (const t of [big, ...slow, x, y, moved, z, w]) t.dispose();
+    const again = x.to(other);
+    expect(Array.from(await again.data())).toEqual([1, 2, 3, 4]);
+    for (const t of [big, ...slow, x, y, moved, z, w, again]) t.dispose();
     await va.synchronize();
   });
 
@@ -131,7 +135,14 @@ describe.each(devices)('execution model on %s', (device) => {
     }).toThrow(TypeError);
     expect(t.size).toBe(4);
     const forged = new va.Tensor(t.storage('test', 't'), [1 << 26], 'float32', device);
+    const live = va.memory()[device].tensors;
     expect(() => va.ops.relu(forged)).toThrow(/relu|unary.*holds 4 elements but the op reads or writes 67108864/);
+    // an op the native layer refuses disposes the output it had allocated (no leak left to the GC)
+    expect(va.memory()[device].tensors).toBe(live);
+    const square = forged.reshape([1 << 13, 1 << 13]);
+    expect(() => va.ops.transpose(square)).toThrow(/transpose: .*holds 4 elements/);
+    expect(va.memory()[device].tensors).toBe(live + 1);
+    square.dispose();
     forged.dispose();
     t.dispose();
   });

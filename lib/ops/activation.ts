@@ -12,7 +12,7 @@ function unary(kind: UnaryKind, xIn: unknown): Tensor {
   const op = kind;
   const x = tensorArg(op, 'x', xIn);
   const out = alloc(op, x.shape, x.device);
-  if (out.size > 0) check(op, native.unary(UNARY[kind], x.storage(op, 'x'), out.storage(op, 'out'), x.size));
+  if (out.size > 0) check(op, native.unary(UNARY[kind], x.storage(op, 'x'), out.storage(op, 'out'), x.size), [out]);
   return out;
 }
 
@@ -24,7 +24,7 @@ function unaryBackward(kind: UnaryKind, xIn: unknown, dIn: unknown): { dX: Tenso
   expectShape(op, 'dOut', dOut, x.shape, `shape ${fmt(x.shape)} (the shape of x)`);
   const dX = alloc(op, x.shape, x.device);
   if (dX.size > 0) {
-    check(op, native.unaryBackward(UNARY[kind], x.storage(op, 'x'), dOut.storage(op, 'dOut'), dX.storage(op, 'dX'), x.size));
+    check(op, native.unaryBackward(UNARY[kind], x.storage(op, 'x'), dOut.storage(op, 'dOut'), dX.storage(op, 'dX'), x.size), [dX]);
   }
   return { dX };
 }

@@ -70,6 +70,19 @@ export function alloc(op: string, shape: readonly number[], device: Device, dtyp
   return empty(op, shape, dtype, device);
 }
 
+/**
+ * Runs `fill`, the launches that write the freshly allocated `outs`; if it throws, `outs` are disposed
+ * before the error propagates, so a failed op leaves no tensor behind for the garbage collector.
+ */
+export function fillOrDispose<T>(outs: readonly Tensor[], fill: () => T): T {
+  try {
+    return fill();
+  } catch (e) {
+    for (const t of outs) t.dispose();
+    throw e;
+  }
+}
+
 export function prod(shape: readonly number[], from = 0, to = shape.length): number {
   let n = 1;
   for (let i = from; i < to; i++) n *= shape[i];

@@ -4,7 +4,7 @@
 import { argError, check } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { alloc, fmt, prod, sameDevice, shapeEq, tensorArg } from './common';
+import { alloc, fillOrDispose, fmt, prod, sameDevice, shapeEq, tensorArg } from './common';
 import { zeroFill } from './strided';
 
 interface Broadcast {
@@ -66,7 +66,7 @@ function binary(op: keyof typeof BINARY, aIn: unknown, bIn: unknown): Tensor {
   const out = alloc(op, plan.outShape, device);
   if (out.size > 0) {
     check(op, native.binary(BINARY[op], a.storage(op, 'a'), b.storage(op, 'b'), out.storage(op, 'out'),
-      plan.outer, plan.inner, plan.aBcast, plan.bBcast));
+      plan.outer, plan.inner, plan.aBcast, plan.bBcast), [out]);
   }
   return out;
 }
@@ -90,7 +90,7 @@ export function affine(xIn: Tensor, alpha: number, beta = 0, op = 'affine'): Ten
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw argError(op, 'alpha', 'a finite number', alpha);
   if (typeof beta !== 'number' || !Number.isFinite(beta)) throw argError(op, 'beta', 'a finite number', beta);
   const out = alloc(op, x.shape, x.device);
-  if (out.size > 0) check(op, native.affine(x.storage(op, 'x'), out.storage(op, 'out'), x.size, alpha, beta));
+  if (out.size > 0) check(op, native.affine(x.storage(op, 'x'), out.storage(op, 'out'), x.size, alpha, beta), [out]);
   return out;
 }
 
@@ -114,9 +114,9 @@ export function scaleBackward(x: Tensor, s: number, dOut: Tensor): { dX: Tensor 
 function reduceTo(op: string, g: Tensor, target: Tensor, bcast: boolean, outer: number): Tensor {
   if (!bcast) return g.reshape(target.shape);
   const out = alloc(op, target.shape, g.device);
-  if (outer === 0) zeroFill(op, out);  // repeated over no rows (an empty leading dimension): Σ = 0
+  if (outer === 0) fillOrDispose([out], () => zeroFill(op, out)); // repeated over no rows (an empty leading dimension): Σ = 0
   else if (out.size > 0) {
-    check(op, native.reduce(g.storage(op, 'dOut'), out.storage(op, 'out'), 1, outer, target.size, 1));
+    check(op, native.reduce(g.storage(op, 'dOut'), out.storage(op, 'out'), 1, outer, target.size, 1), [out]);
   }
   return out;
 }

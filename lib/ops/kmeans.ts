@@ -121,7 +121,7 @@ export function l2Normalize(xIn: Tensor, opts?: L2NormalizeOptions): Tensor {
   const x = tensorArg(op, 'x', xIn);
   const p = l2Plan(op, x, opts);
   const y = alloc(op, x.shape, x.device);
-  if (y.size > 0) check(op, native.l2Normalize(x.storage(op, 'x'), y.storage(op, 'y'), p.rows, p.cols, p.eps));
+  if (y.size > 0) check(op, native.l2Normalize(x.storage(op, 'x'), y.storage(op, 'y'), p.rows, p.cols, p.eps), [y]);
   return y;
 }
 
@@ -135,7 +135,7 @@ export function l2NormalizeBackward(xIn: Tensor, dIn: Tensor, opts?: L2Normalize
   expectShape(op, 'dOut', dOut, x.shape, `shape ${fmt(x.shape)} (the shape of x)`);
   const dX = alloc(op, x.shape, x.device);
   if (dX.size > 0) {
-    check(op, native.l2NormalizeBackward(x.storage(op, 'x'), dOut.storage(op, 'dOut'), dX.storage(op, 'dX'), p.rows, p.cols, p.eps));
+    check(op, native.l2NormalizeBackward(x.storage(op, 'x'), dOut.storage(op, 'dOut'), dX.storage(op, 'dX'), p.rows, p.cols, p.eps), [dX]);
   }
   return { dX };
 }

@@ -8,7 +8,7 @@
 import { argError, bool, check, options } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { alloc, expectShape, fmt, prod, sameDevice, shapeEq, tensorArg } from './common';
+import { alloc, expectShape, fillOrDispose, fmt, prod, sameDevice, shapeEq, tensorArg } from './common';
 import { stridedCopy, zeroFill } from './strided';
 
 export interface MatmulOptions {
@@ -91,8 +91,8 @@ export function matmul(aIn: Tensor, bIn: Tensor, opts?: MatmulOptions): Tensor {
   const device = sameDevice(op, { a, b });
   const p = matmulPlan(op, a, b, opts);
   const out = alloc(op, p.outShape, device);
-  gemm(op, { t: a, arg: 'a' }, { t: b, arg: 'b' }, out, null, p.batch, p.M, p.N, p.K,
-    p.strideA, p.strideB, p.M * p.N, p.transA, p.transB);
+  fillOrDispose([out], () => gemm(op, { t: a, arg: 'a' }, { t: b, arg: 'b' }, out, null, p.batch, p.M, p.N, p.K,
+    p.strideA, p.strideB, p.M * p.N, p.transA, p.transB));
   return out;
 }
 
@@ -159,11 +159,10 @@ export function linear(xIn: Tensor, wIn: Tensor, biasIn?: Tensor | null): Tensor
   const p = linearPlan(op, x, w);
   if (bias && bias.shape[0] !== p.outF) throw argError(op, 'bias', `shape [${p.outF}] (the first dimension of w)`, bias);
   const out = alloc(op, p.outShape, device);
-  if (p.inF === 0 && bias) {
-    stridedCopy(op, bias, 'bias', out, [p.rows, p.outF], [0, 1], [p.outF, 1]);
-  } else {
-    gemm(op, { t: x, arg: 'x' }, { t: w, arg: 'w' }, out, bias, 1, p.rows, p.outF, p.inF, 0, 0, 0, false, true);
-  }
+  fillOrDispose([out], () => {
+    if (p.inF === 0 && bias) stridedCopy(op, bias, 'bias', out, [p.rows, p.outF], [0, 1], [p.outF, 1]);
+    else gemm(op, { t: x, arg: 'x' }, { t: w, arg: 'w' }, out, bias, 1, p.rows, p.outF, p.inF, 0, 0, 0, false, true);
+  });
   return out;
 }
 

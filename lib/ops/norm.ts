@@ -45,7 +45,7 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, opts?: LayerNo
   const y = alloc(op, p.x.shape, device);
   if (y.size > 0) {
     check(op, native.layerNorm(p.x.storage(op, 'x'), p.gamma.storage(op, 'gamma'), p.beta.storage(op, 'beta'),
-      y.storage(op, 'out'), p.rows, p.cols, p.eps));
+      y.storage(op, 'out'), p.rows, p.cols, p.eps), [y]);
   }
   return y;
 }

@@ -86,7 +86,7 @@ export function outlookAttention(vIn: Tensor, logitsIn: Tensor, opts?: OutlookAt
   const out = alloc(op, v.shape, device);
   if (out.size > 0) {
     check(op, native.outlookAttention(v.storage(op, 'v'), logits.storage(op, 'logits'), out.storage(op, 'out'),
-      p.B, p.H, p.W, p.C, p.h, p.w, p.heads, p.k, p.p, p.s, p.scale));
+      p.B, p.H, p.W, p.C, p.h, p.w, p.heads, p.k, p.p, p.s, p.scale), [out]);
   }
   return out;
 }

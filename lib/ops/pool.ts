@@ -59,7 +59,7 @@ export function avgPool2d(xIn: Tensor, opts: AvgPool2dOptions): Tensor {
   const p = plan(op, x, opts);
   const y = alloc(op, [p.B, p.Ho, p.Wo, p.C], x.device);
   if (y.size > 0) {
-    check(op, native.avgPool2d(x.storage(op, 'x'), y.storage(op, 'out'), p.B, p.H, p.W, p.C, p.Ho, p.Wo, p.k, p.s));
+    check(op, native.avgPool2d(x.storage(op, 'x'), y.storage(op, 'out'), p.B, p.H, p.W, p.C, p.Ho, p.Wo, p.k, p.s), [y]);
   }
   return y;
 }
@@ -75,7 +75,7 @@ export function avgPool2dBackward(xIn: Tensor, dIn: Tensor, opts: AvgPool2dOptio
   expectShape(op, 'dOut', dOut, outShape, `shape ${fmt(outShape)} (the shape of the forward output)`);
   const dX = alloc(op, x.shape, x.device);
   if (dX.size > 0) {
-    check(op, native.avgPool2dBackward(dOut.storage(op, 'dOut'), dX.storage(op, 'dX'), p.B, p.H, p.W, p.C, p.Ho, p.Wo, p.k, p.s));
+    check(op, native.avgPool2dBackward(dOut.storage(op, 'dOut'), dX.storage(op, 'dX'), p.B, p.H, p.W, p.C, p.Ho, p.Wo, p.k, p.s), [dX]);
   }
   return { dX };
 }

@@ -4,7 +4,7 @@
 import { argError, bool, check, options } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { alloc, axisArg, expectShape, fmt, prod, sameDevice, tensorArg } from './common';
+import { alloc, axisArg, expectShape, fillOrDispose, fmt, prod, sameDevice, tensorArg } from './common';
 import { stridedCopy } from './strided';
 
 export interface ReduceOptions {
@@ -40,7 +40,7 @@ function forward(op: string, mean: boolean, xIn: unknown, opts: unknown): Tensor
   const p = plan(op, x, opts);
   const y = alloc(op, p.outShape, x.device);
   if (y.size > 0) {
-    check(op, native.reduce(x.storage(op, 'x'), y.storage(op, 'out'), p.outer, p.len, p.inner, mean ? 1 / p.len : 1));
+    check(op, native.reduce(x.storage(op, 'x'), y.storage(op, 'out'), p.outer, p.len, p.inner, mean ? 1 / p.len : 1), [y]);
   }
   return y;
 }
@@ -52,8 +52,8 @@ function backward(op: string, mean: boolean, xIn: unknown, dIn: unknown, opts: u
   const p = plan(op, x, opts);
   expectShape(op, 'dOut', dOut, p.outShape, `shape ${fmt(p.outShape)} (the shape of the forward output)`);
   const dX = alloc(op, x.shape, x.device);
-  stridedCopy(op, dOut, 'dOut', dX, [p.outer, p.len, p.inner], [p.inner, 0, 1], [p.len * p.inner, p.inner, 1],
-    0, 0, mean ? 1 / p.len : 1);
+  fillOrDispose([dX], () => stridedCopy(op, dOut, 'dOut', dX, [p.outer, p.len, p.inner], [p.inner, 0, 1],
+    [p.len * p.inner, p.inner, 1], 0, 0, mean ? 1 / p.len : 1));
   return { dX };
 }
 

@@ -3,7 +3,7 @@
 // a backward returns gradients with dOut's dtype. sliceBackward zero-fills dX, then copies dOut in.
 import { argError, isInt, options } from '../errors';
 import { Tensor } from '../tensor';
-import { alloc, axisArg, expectShape, fmt, sameDevice } from './common';
+import { alloc, axisArg, expectShape, fillOrDispose, fmt, sameDevice } from './common';
 import { stridedCopy, stridesOf, zeroFill } from './strided';
 
 /** A live float32 or int32 tensor. */
@@ -29,7 +29,7 @@ function permuteImpl(op: string, x: Tensor, perm: number[]): Tensor {
   const outShape = permuted(x.shape, perm);
   const out = alloc(op, outShape, x.device, x.dtype);
   const xs = stridesOf(x.shape);
-  stridedCopy(op, x, 'x', out, outShape, permuted(xs, perm), stridesOf(outShape));
+  fillOrDispose([out], () => stridedCopy(op, x, 'x', out, outShape, permuted(xs, perm), stridesOf(outShape)));
   return out;
 }
 
@@ -39,7 +39,7 @@ function permuteBackwardImpl(op: string, x: Tensor, dOut: Tensor, perm: number[]
   expectShape(op, 'dOut', dOut, outShape, `shape ${fmt(outShape)} (the shape of the forward output)`);
   const dX = alloc(op, x.shape, x.device, dOut.dtype);
   // Scatter: dOut's element t goes to dX at the index whose axis perm[d] is t[d].
-  stridedCopy(op, dOut, 'dOut', dX, outShape, stridesOf(outShape), permuted(stridesOf(x.shape), perm));
+  fillOrDispose([dX], () => stridedCopy(op, dOut, 'dOut', dX, outShape, stridesOf(outShape), permuted(stridesOf(x.shape), perm)));
   return { dX };
 }
 
@@ -116,7 +116,7 @@ export function slice(xIn: Tensor, opts: SliceOptions): Tensor {
   const p = slicePlan(op, x, opts);
   const xs = stridesOf(x.shape);
   const out = alloc(op, p.outShape, x.device, x.dtype);
-  stridedCopy(op, x, 'x', out, p.outShape, xs, stridesOf(p.outShape), p.start * xs[p.axis], 0);
+  fillOrDispose([out], () => stridedCopy(op, x, 'x', out, p.outShape, xs, stridesOf(p.outShape), p.start * xs[p.axis], 0));
   return out;
 }
 /** Gradient of slice: zeros of x's shape with dOut copied into the sliced range. */
@@ -129,8 +129,10 @@ export function sliceBackward(xIn: Tensor, dIn: Tensor, opts: SliceOptions): { d
   expectShape(op, 'dOut', dOut, p.outShape, `shape ${fmt(p.outShape)} (the shape of the forward output)`);
   const xs = stridesOf(x.shape);
   const dX = alloc(op, x.shape, x.device, dOut.dtype);
-  if (dOut.size !== dX.size) zeroFill(op, dX);
-  stridedCopy(op, dOut, 'dOut', dX, p.outShape, stridesOf(p.outShape), xs, 0, p.start * xs[p.axis]);
+  fillOrDispose([dX], () => {
+    if (dOut.size !== dX.size) zeroFill(op, dX);
+    stridedCopy(op, dOut, 'dOut', dX, p.outShape, stridesOf(p.outShape), xs, 0, p.start * xs[p.axis]);
+  });
   return { dX };
 }
 
@@ -178,9 +180,9 @@ export function concat(tensors: readonly Tensor[], opts?: ConcatOptions): Tensor
   const first = p.list[0];
   const out = alloc(op, p.outShape, first.device, first.dtype);
   const os = stridesOf(p.outShape);
-  p.list.forEach((t, i) => {
+  fillOrDispose([out], () => p.list.forEach((t, i) => {
     stridedCopy(op, t, `tensors[${i}]`, out, t.shape, stridesOf(t.shape), os, 0, p.offsets[i] * os[p.axis]);
-  });
+  }));
   return out;
 }
 /** Gradient of concat: dOut split back into the inputs' shapes. */

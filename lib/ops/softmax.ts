@@ -14,7 +14,7 @@ function forward(op: string, log: boolean, xIn: unknown): Tensor {
   const x = tensorArg(op, 'x', xIn, { minRank: 1 });
   const { rows, cols } = rowsCols(x);
   const y = alloc(op, x.shape, x.device);
-  if (y.size > 0) check(op, native.softmax(x.storage(op, 'x'), y.storage(op, 'out'), rows, cols, log));
+  if (y.size > 0) check(op, native.softmax(x.storage(op, 'x'), y.storage(op, 'out'), rows, cols, log), [y]);
   return y;
 }
 
@@ -26,7 +26,7 @@ function backward(op: string, log: boolean, xIn: unknown, dIn: unknown): { dX: T
   const { rows, cols } = rowsCols(x);
   const dX = alloc(op, x.shape, x.device);
   if (dX.size > 0) {
-    check(op, native.softmaxBackward(x.storage(op, 'x'), dOut.storage(op, 'dOut'), dX.storage(op, 'dX'), rows, cols, log));
+    check(op, native.softmaxBackward(x.storage(op, 'x'), dOut.storage(op, 'dOut'), dX.storage(op, 'dX'), rows, cols, log), [dX]);
   }
   return { dX };
 }
