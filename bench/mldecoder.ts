@@ -82,7 +82,7 @@ function xattnReference(o: XattnShape, q: Float32Array, k: Float32Array, v: Floa
   return { out, lse, dQ, dK, dV };
 }
 
-function xattnBench(kind: 'fwd' | 'fwdbwd' | 'b1', o: XattnShape): BenchDef {
+export function xattnBench(kind: 'fwd' | 'fwdbwd' | 'b1', o: XattnShape): BenchDef {
   const backward = kind === 'fwdbwd';
   const pairs = o.B * o.M * o.Lq * o.Lk;
   const flops = 2 * pairs * (2 * o.d) + (backward ? 2 * pairs * (5 * o.d) : 0);
@@ -128,7 +128,7 @@ function xattnBench(kind: 'fwd' | 'fwdbwd' | 'b1', o: XattnShape): BenchDef {
 export interface GroupFCShape { B: number; K: number; D: number; g: number; N: number }
 export const GFC_OPENIMAGES: GroupFCShape = { B: 8, K: 100, D: 768, g: 97, N: 9605 };
 
-function groupFCBench(backward: boolean, o: GroupFCShape): BenchDef {
+export function groupFCBench(backward: boolean, o: GroupFCShape): BenchDef {
   const { B, K, D, g, N } = o;
   const nx = B * K * D;
   const nw = K * D * g;
@@ -303,7 +303,7 @@ function headReference(o: HeadShape, P: Record<string, Float32Array>, x: Float32
   return logits;
 }
 
-function headBench(name: string, o: HeadShape, train: boolean): BenchDef {
+export function headBench(name: string, o: HeadShape, train: boolean): BenchDef {
   const p = 0.1;
   const fwd = headForwardFlops(o, train);
   return {

@@ -53,7 +53,7 @@ export function compare(
       );
     }
     maxAbsErr = Math.max(maxAbsErr, err);
-    worst = Math.max(worst, err / tol[s]);
+    worst = Math.max(worst, err === 0 ? 0 : err / tol[s]); // tolerance 0 = must be exact (gathers)
   }
   return { checked: idx.length, worst, maxAbsErr };
 }
