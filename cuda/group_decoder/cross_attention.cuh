@@ -88,6 +88,32 @@ struct CaPlan {
 // Image index of the query rows of image b.
 __device__ __forceinline__ int64_t caQueryBatch(const CaArgs& a, int64_t b) { return a.Bq == 1 ? 0 : b; }
 
+// A work index split as ((b·M + m)·n + t): every kernel walks (image, head, tile or row) this way.
+struct CaItem {
+  int64_t t;   // tile (fast kernels) or row (generic kernels) within (b, m)
+  int64_t b;   // image
+  int64_t qb;  // image of its query rows (caQueryBatch)
+  int m;       // head
+};
+__device__ __forceinline__ CaItem caItem(const CaArgs& a, int64_t index, int64_t n) {
+  CaItem it;
+  it.t = index % n;
+  const int64_t bm = index / n;
+  it.m = static_cast<int>(bm % a.heads);
+  it.b = bm / a.heads;
+  it.qb = caQueryBatch(a, it.b);
+  return it;
+}
+
+// acc[r][c] = 0 (register accumulators of the fast kernels).
+template <int R, int C>
+__device__ __forceinline__ void caZero(float (&acc)[R][C]) {
+  VA_CA_UNROLL
+  for (int r = 0; r < R; ++r)
+    VA_CA_UNROLL
+    for (int c = 0; c < C; ++c) acc[r][c] = 0.0f;
+}
+
 // Stage rows [r0, r0 + nRows) of a [*, L, M, dim] tensor (image `img`, head m) into dst[nRows][ld],
 // zero outside [0, L) and in the padding columns dim ≤ e < DP.
 template <int DP>
@@ -144,10 +170,7 @@ __device__ __forceinline__ void caDrawKeep(const CaArgs& a, int64_t b, int m, in
 template <int DP, int NC>
 __device__ __forceinline__ void caDotTile(const float* A, const float* Bm, int ld, int row0, int col0,
                                           float (&s)[4][NC]) {
-  VA_CA_UNROLL
-  for (int r = 0; r < 4; ++r)
-    VA_CA_UNROLL
-    for (int c = 0; c < NC; ++c) s[r][c] = 0.0f;
+  caZero(s);
   VA_CA_UNROLL
   for (int e = 0; e < DP; e += 4) {
     float4 av[4], bv[NC];
@@ -218,19 +241,18 @@ __global__ void __launch_bounds__(kCaMaxThreads, DP <= 96 ? 2 : 1)
   const int row0 = 4 * ty;
   const int nKT = static_cast<int>((a.Lk + kCaBK - 1) / kCaBK);
   for (int64_t item = blockIdx.x; item < a.tiles; item += gridDim.x) {
-    const int64_t qt = item % a.nTiles, bm = item / a.nTiles;
-    const int m = static_cast<int>(bm % a.heads);
-    const int64_t b = bm / a.heads;
-    const int64_t i0 = qt * pl.rows;
+    const CaItem it = caItem(a, item, a.nTiles);
+    const int m = it.m;
+    const int64_t b = it.b;
+    const int64_t i0 = it.t * pl.rows;
     __syncthreads();  // the previous item is done with every tile
-    caStageRows<DP>(Qs, pl.ld, q, caQueryBatch(a, b), a.Lq, a.heads, m, a.d, i0, pl.rows);
+    caStageRows<DP>(Qs, pl.ld, q, it.qb, a.Lq, a.heads, m, a.d, i0, pl.rows);
     float o[4][NO], mrow[4], l[4];
+    caZero(o);
     VA_CA_UNROLL
     for (int r = 0; r < 4; ++r) {
       mrow[r] = -INFINITY;
       l[r] = 0.0f;
-      VA_CA_UNROLL
-      for (int c = 0; c < NO; ++c) o[r][c] = 0.0f;
     }
     for (int kt = 0; kt < nKT; ++kt) {
       const int64_t j0 = static_cast<int64_t>(kt) * kCaBK;
@@ -316,10 +338,10 @@ __global__ void __launch_bounds__(kCaMaxThreads, DP <= 96 ? 2 : 1)
   const int row0 = 4 * ty;
   const int nKT = static_cast<int>((a.Lk + kCaBK - 1) / kCaBK);
   for (int64_t item = blockIdx.x; item < a.tiles; item += gridDim.x) {
-    const int64_t qt = item % a.nTiles, bm = item / a.nTiles;
-    const int m = static_cast<int>(bm % a.heads);
-    const int64_t b = bm / a.heads, qb = caQueryBatch(a, b);
-    const int64_t i0 = qt * pl.rows;
+    const CaItem it = caItem(a, item, a.nTiles);
+    const int m = it.m;
+    const int64_t b = it.b, qb = it.qb;
+    const int64_t i0 = it.t * pl.rows;
     __syncthreads();
     caStageRows<DP>(Qs, pl.ld, q, qb, a.Lq, a.heads, m, a.d, i0, pl.rows);
     caStageRows<DP>(Gs, pl.ld, dOut, b, a.Lq, a.heads, m, a.dv, i0, pl.rows);
@@ -344,10 +366,7 @@ __global__ void __launch_bounds__(kCaMaxThreads, DP <= 96 ? 2 : 1)
       }
     }
     float dq[4][NO];
-    VA_CA_UNROLL
-    for (int r = 0; r < 4; ++r)
-      VA_CA_UNROLL
-      for (int c = 0; c < NO; ++c) dq[r][c] = 0.0f;
+    caZero(dq);
     for (int kt = 0; kt < nKT; ++kt) {
       const int64_t j0 = static_cast<int64_t>(kt) * kCaBK;
       const int nK = static_cast<int>(a.Lk - j0 < kCaBK ? a.Lk - j0 : kCaBK);
@@ -417,21 +436,16 @@ __global__ void __launch_bounds__(kCaMaxThreads, DP <= 96 ? 2 : 1)
   const int row0 = 4 * ty;
   const int nQT = static_cast<int>((a.Lq + kCaBQ2 - 1) / kCaBQ2);
   for (int64_t item = blockIdx.x; item < a.tiles; item += gridDim.x) {
-    const int64_t kt = item % a.nTiles, bm = item / a.nTiles;
-    const int m = static_cast<int>(bm % a.heads);
-    const int64_t b = bm / a.heads, qb = caQueryBatch(a, b);
-    const int64_t j0 = kt * pl.rows;
+    const CaItem it = caItem(a, item, a.nTiles);
+    const int m = it.m;
+    const int64_t b = it.b, qb = it.qb;
+    const int64_t j0 = it.t * pl.rows;
     __syncthreads();
     caStageRows<DP>(Ks, pl.ld, k, b, a.Lk, a.heads, m, a.d, j0, pl.rows);
     caStageRows<DP>(Vs, pl.ld, v, b, a.Lk, a.heads, m, a.dv, j0, pl.rows);
     float dk[4][NO], dv[4][NO];
-    VA_CA_UNROLL
-    for (int r = 0; r < 4; ++r)
-      VA_CA_UNROLL
-      for (int c = 0; c < NO; ++c) {
-        dk[r][c] = 0.0f;
-        dv[r][c] = 0.0f;
-      }
+    caZero(dk);
+    caZero(dv);
     for (int qt = 0; qt < nQT; ++qt) {
       const int64_t i0 = static_cast<int64_t>(qt) * kCaBQ2;
       const int nQ = static_cast<int>(a.Lq - i0 < kCaBQ2 ? a.Lq - i0 : kCaBQ2);
@@ -515,10 +529,10 @@ __global__ void __launch_bounds__(kCaGenericThreads)
   const int64_t rows = a.B * a.heads * a.Lq;
   for (int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; row < rows;
        row += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t i = row % a.Lq, bm = row / a.Lq;
-    const int m = static_cast<int>(bm % a.heads);
-    const int64_t b = bm / a.heads;
-    const float* qp = q + ((caQueryBatch(a, b) * a.Lq + i) * a.heads + m) * a.d;
+    const CaItem it = caItem(a, row, a.Lq);
+    const int64_t i = it.t, b = it.b;
+    const int m = it.m;
+    const float* qp = q + ((it.qb * a.Lq + i) * a.heads + m) * a.d;
     float mx = -INFINITY, l = 0.0f;
     for (int64_t j = 0; j < a.Lk; ++j) {
       const float s = a.scale * caDotGlobal(qp, k + ((b * a.Lk + j) * a.heads + m) * a.d, a.d);
@@ -552,9 +566,9 @@ __global__ void __launch_bounds__(kCaGenericThreads)
   const int64_t rows = a.B * a.heads * a.Lq;
   for (int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; row < rows;
        row += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t i = row % a.Lq, bm = row / a.Lq;
-    const int m = static_cast<int>(bm % a.heads);
-    const int64_t b = bm / a.heads, qb = caQueryBatch(a, b);
+    const CaItem it = caItem(a, row, a.Lq);
+    const int64_t i = it.t, b = it.b, qb = it.qb;
+    const int m = it.m;
     const float* qp = q + ((qb * a.Lq + i) * a.heads + m) * a.d;
     const float* gp = dOut + ((b * a.Lq + i) * a.heads + m) * a.dv;
     const float D = caDotGlobal(gp, out + ((b * a.Lq + i) * a.heads + m) * a.dv, a.dv);
@@ -583,9 +597,9 @@ __global__ void __launch_bounds__(kCaGenericThreads)
   const int64_t rows = a.B * a.heads * a.Lk;
   for (int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; row < rows;
        row += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t j = row % a.Lk, bm = row / a.Lk;
-    const int m = static_cast<int>(bm % a.heads);
-    const int64_t b = bm / a.heads, qb = caQueryBatch(a, b);
+    const CaItem it = caItem(a, row, a.Lk);
+    const int64_t j = it.t, b = it.b, qb = it.qb;
+    const int m = it.m;
     const float* kp = k + ((b * a.Lk + j) * a.heads + m) * a.d;
     const float* vp = v + ((b * a.Lk + j) * a.heads + m) * a.dv;
     float* dkp = dK + ((b * a.Lk + j) * a.heads + m) * a.d;
