@@ -73,6 +73,21 @@ __device__ __forceinline__ OutlookPixel outlookPixel(int64_t t, const OutlookArg
   return px;
 }
 
+// Calls f(i, j, y0, x0, pos) for every window (i, j) whose k×k footprint covers pixel (y, x), rows then
+// columns ascending: (y0, x0) is the window's top-left source pixel, pos the pixel's index in it.
+template <typename F>
+__device__ __forceinline__ void outlookForCoveringWindows(int64_t y, int64_t x, const OutlookArgs& a, F&& f) {
+  int64_t iLo, iHi, jLo, jHi;
+  outlookWindowRange(y, a.h, a.kernel, a.pad, a.stride, &iLo, &iHi);
+  outlookWindowRange(x, a.w, a.kernel, a.pad, a.stride, &jLo, &jHi);
+  for (int64_t i = iLo; i <= iHi; ++i) {
+    for (int64_t j = jLo; j <= jHi; ++j) {
+      const int64_t y0 = i * a.stride - a.pad, x0 = j * a.stride - a.pad;
+      f(i, j, y0, x0, static_cast<int>((y - y0) * a.kernel + (x - x0)));
+    }
+  }
+}
+
 template <int DUMMY>
 __global__ void outlookForwardSimpleKernel(const float* __restrict__ v,
                                            const float* __restrict__ logits,
@@ -81,30 +96,23 @@ __global__ void outlookForwardSimpleKernel(const float* __restrict__ v,
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const OutlookPixel px = outlookPixel(t, a);
-    const int64_t b = px.b, y = px.y, x = px.x, ch = px.ch;
+    const int64_t b = px.b, ch = px.ch;
     const int m = px.m;
-    int64_t iLo, iHi, jLo, jHi;
-    outlookWindowRange(y, a.h, a.kernel, a.pad, a.stride, &iLo, &iHi);
-    outlookWindowRange(x, a.w, a.kernel, a.pad, a.stride, &jLo, &jHi);
     float acc = 0.0f;
-    for (int64_t i = iLo; i <= iHi; ++i) {
-      for (int64_t j = jLo; j <= jHi; ++j) {
-        const int64_t y0 = i * a.stride - a.pad, x0 = j * a.stride - a.pad;
-        const int q = static_cast<int>((y - y0) * a.kernel + (x - x0));
-        const float* row = logits + ((((b * a.h + i) * a.w + j) * a.heads + m) * a.K2 + q) * a.K2;
-        float mx = -INFINITY;
-        for (int r = 0; r < a.K2; ++r) mx = fmaxf(mx, a.scale * row[r]);
-        float sum = 0.0f, dot = 0.0f;
-        for (int r = 0; r < a.K2; ++r) {
-          const float e = expf(a.scale * row[r] - mx);
-          sum += e;
-          const int64_t sy = y0 + r / a.kernel, sx = x0 + r % a.kernel;
-          if (sy >= 0 && sy < a.H && sx >= 0 && sx < a.W)
-            dot += e * v[((b * a.H + sy) * a.W + sx) * a.C + ch];
-        }
-        acc += dot / sum;
+    outlookForCoveringWindows(px.y, px.x, a, [&](int64_t i, int64_t j, int64_t y0, int64_t x0, int q) {
+      const float* row = logits + ((((b * a.h + i) * a.w + j) * a.heads + m) * a.K2 + q) * a.K2;
+      float mx = -INFINITY;
+      for (int r = 0; r < a.K2; ++r) mx = fmaxf(mx, a.scale * row[r]);
+      float sum = 0.0f, dot = 0.0f;
+      for (int r = 0; r < a.K2; ++r) {
+        const float e = expf(a.scale * row[r] - mx);
+        sum += e;
+        const int64_t sy = y0 + r / a.kernel, sx = x0 + r % a.kernel;
+        if (sy >= 0 && sy < a.H && sx >= 0 && sx < a.W)
+          dot += e * v[((b * a.H + sy) * a.W + sx) * a.C + ch];
       }
-    }
+      acc += dot / sum;
+    });
     out[t] = acc;
   }
 }
@@ -168,24 +176,17 @@ __global__ void outlookBackwardDvSimpleKernel(const float* __restrict__ attn,
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const OutlookPixel px = outlookPixel(t, a);
-    const int64_t b = px.b, y = px.y, x = px.x, ch = px.ch;
+    const int64_t b = px.b, ch = px.ch;
     const int m = px.m;
-    int64_t iLo, iHi, jLo, jHi;
-    outlookWindowRange(y, a.h, a.kernel, a.pad, a.stride, &iLo, &iHi);
-    outlookWindowRange(x, a.w, a.kernel, a.pad, a.stride, &jLo, &jHi);
     float acc = 0.0f;
-    for (int64_t i = iLo; i <= iHi; ++i) {
-      for (int64_t j = jLo; j <= jHi; ++j) {
-        const int64_t y0 = i * a.stride - a.pad, x0 = j * a.stride - a.pad;
-        const int r = static_cast<int>((y - y0) * a.kernel + (x - x0));
-        const float* A = attn + (((b * a.h + i) * a.w + j) * a.heads + m) * a.K2 * a.K2 + r;
-        for (int q = 0; q < a.K2; ++q) {
-          const int64_t qy = y0 + q / a.kernel, qx = x0 + q % a.kernel;
-          if (qy >= 0 && qy < a.H && qx >= 0 && qx < a.W)
-            acc += A[static_cast<int64_t>(q) * a.K2] * dOut[((b * a.H + qy) * a.W + qx) * a.C + ch];
-        }
+    outlookForCoveringWindows(px.y, px.x, a, [&](int64_t i, int64_t j, int64_t y0, int64_t x0, int r) {
+      const float* A = attn + (((b * a.h + i) * a.w + j) * a.heads + m) * a.K2 * a.K2 + r;
+      for (int q = 0; q < a.K2; ++q) {
+        const int64_t qy = y0 + q / a.kernel, qx = x0 + q % a.kernel;
+        if (qy >= 0 && qy < a.H && qx >= 0 && qx < a.W)
+          acc += A[static_cast<int64_t>(q) * a.K2] * dOut[((b * a.H + qy) * a.W + qx) * a.C + ch];
       }
-    }
+    });
     dV[t] = acc;
   }
 }
