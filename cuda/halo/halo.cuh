@@ -157,6 +157,24 @@ __device__ __forceinline__ void haloStageRows(const HaloArgs& a, const HaloTile&
 }
 
 // Relative logits of one query, entries s, s + NS, … of Rrow[0 .. 2·win) (see the file comment).
+// Stages the rows of queries g0 … g0 + nValid − 1 of the tile (query index i = qy·bq + qx) from a
+// [*, dim] tensor into dst[nRows][ld] (columns < D), coalesced; zero beyond nValid rows and dim columns.
+template <int D>
+__device__ __forceinline__ void haloStageQueryRows(const HaloArgs& a, const HaloTile& t,
+                                                   const float* __restrict__ src, int dim, int g0,
+                                                   int nValid, int nRows, float* dst, int ld) {
+  const int nth = static_cast<int>(blockDim.x);
+  for (int idx = static_cast<int>(threadIdx.x); idx < nRows * D; idx += nth) {
+    const int r = idx / D, e = idx % D;
+    float val = 0.0f;
+    if (r < nValid && e < dim) {
+      const int ii = g0 + r;
+      val = __ldg(src + haloQueryRow(a, t, ii / a.bq, ii % a.bq) * dim + e);
+    }
+    dst[r * ld + e] = val;
+  }
+}
+
 template <int DK>
 __device__ __forceinline__ void haloRelLogits(const HaloArgs& a, const float (&qr)[DK], int qy, int qx,
                                               int s, int NS, const float* __restrict__ relH,
@@ -362,24 +380,8 @@ __global__ void __launch_bounds__(kHaloMaxThreads, (DK <= 32 && DV <= 32) ? 2 : 
       const int64_t qrow = haloQueryRow(a, t, qy, qx);
       __syncthreads();  // the previous group / tile is done with every shared tile
       // ---- stage the group's q and dOut rows (coalesced), clear Sh / Sw
-      for (int idx = tid; idx < pl.QGp * DK; idx += nth) {
-        const int r = idx / DK, e = idx % DK;
-        float val = 0.0f;
-        if (r < nValid && e < a.dk) {
-          const int ii = g0 + r;
-          val = __ldg(q + haloQueryRow(a, t, ii / a.bq, ii % a.bq) * a.dk + e);
-        }
-        Qs[r * pl.ldK + e] = val;
-      }
-      for (int idx = tid; idx < pl.QGp * DV; idx += nth) {
-        const int r = idx / DV, e = idx % DV;
-        float val = 0.0f;
-        if (r < nValid && e < a.dv) {
-          const int ii = g0 + r;
-          val = __ldg(dOut + haloQueryRow(a, t, ii / a.bq, ii % a.bq) * a.dv + e);
-        }
-        Gs[r * pl.ldV + e] = val;
-      }
+      haloStageQueryRows<DK>(a, t, q, a.dk, g0, nValid, pl.QGp, Qs, pl.ldK);
+      haloStageQueryRows<DV>(a, t, dOut, a.dv, g0, nValid, pl.QGp, Gs, pl.ldV);
       for (int idx = tid; idx < pl.QGp * pl.ldR; idx += nth) Sr[idx] = 0.0f;
       __syncthreads();
       float* Rq = Rs + qi * pl.ldR;
