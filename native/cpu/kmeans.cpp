@@ -52,15 +52,17 @@ void forwardWith(const KmKernels& k, const KMeansParams& p, ThreadPool& pool) {
     if (Dv > 0) std::fill(p.update, p.update + B * L * Dv, 0.0f);
     return;
   }
-  // centres transposed per image: cT[b][d][Lp], padding columns 0 (never chosen: masked lanes)
+  // centres per image packed in panels of k.panel transposed centres ([D][w] each, see KmKernels),
+  // padding columns 0 (never chosen: masked lanes)
   const int64_t Lp = (L + k.lanes - 1) / k.lanes * k.lanes;
   std::vector<float>& ws = centersWorkspace();
   ws.assign(size_t(B * D * Lp), 0.0f);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t l = 0; l < L; ++l) {
+      const int64_t l0 = l / k.panel * k.panel, w = std::min<int64_t>(k.panel, Lp - l0);
       const float* c = p.centers + (b * L + l) * D;
-      float* t = ws.data() + b * D * Lp + l;
-      for (int64_t d = 0; d < D; ++d) t[d * Lp] = c[d];
+      float* t = ws.data() + b * D * Lp + l0 * D + (l - l0);
+      for (int64_t d = 0; d < D; ++d) t[d * w] = c[d];
     }
   const float* cT = ws.data();
   const int64_t blk = k.block, nblk = (N + blk - 1) / blk;

@@ -13,10 +13,14 @@ namespace kmeans {
 
 struct KmKernels {
   int lanes;
+  // Centres per packed panel (a multiple of `lanes`): the register tile's width.
+  int panel;
   // Pixels per forward task (a multiple of every register-tile height; results never depend on it).
   int64_t block;
   // Scores, arg-max (assign) and, when p.logits, logits of the pixels [n0, n1) of image b.
-  // cT: image b's centres transposed, [D][Lp] with Lp = L rounded up to `lanes`, padding columns 0.
+  // cT: image b's centres packed in panels: centres [l0, l0 + w), l0 a multiple of `panel` and
+  // w = min(panel, Lp − l0), are the w-wide rows of the panel's [D][w] block starting at cT + l0·D
+  // (Lp = L rounded up to `lanes`, padding columns 0), so a tile streams its panel contiguously.
   void (*assign)(const KMeansParams& p, const float* cT, int64_t Lp, int64_t b, int64_t n0, int64_t n1);
   // U[assign[b,n], :] += values[b, n, :] for n = n0, n0+1, … n1-1 (U: an L × Dv block, row-major).
   void (*accumulate)(const KMeansParams& p, int64_t b, int64_t n0, int64_t n1, float* U);
