@@ -93,7 +93,7 @@ describe.each(devices)('execution model on %s', (device) => {
   test('disposing inputs of queued ops is safe', async () => {
     // Slow work first, so that the mul below is still queued when its input is disposed and a new
     // tensor (uploaded from JS) takes the freed block: the upload must not overtake the mul.
-    const n = device === 'emu' ? 96 : 512;
+    const n = device === 'emu' ? 192 : 1024; // tens of ms of queued work on either device
     const big = va.randn([n, n], { seed: 3, device });
     const slow = [va.ops.matmul(big, big), va.ops.matmul(big, big)];
     const a = va.tensor(new Float32Array(4096).fill(2), [4096], { device });
@@ -109,7 +109,7 @@ describe.each(devices)('execution model on %s', (device) => {
 
   test('to() between devices returns at once and is ordered on both streams', async () => {
     const other: va.Device = device === 'cpu' ? 'emu' : 'cpu';
-    const n = device === 'emu' ? 96 : 512;
+    const n = device === 'emu' ? 192 : 1024; // tens of ms of queued work on either device
     const big = va.randn([n, n], { seed: 5, device });
     const slow = [va.ops.matmul(big, big), va.ops.matmul(big, big)];
     const x = va.tensor([1, 2, 3, 4], [4], { device });
