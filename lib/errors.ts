@@ -25,7 +25,6 @@ export function argError(op: string, arg: string, expected: string, received: un
   return new Error(`${op}: argument '${arg}' expected ${expected}, received ${got}`);
 }
 
-/** Converts a native error string into an Error naming the op. */
 /**
  * Throws the native error string `r` as an Error naming the op. `discard`: the outputs the failed call
  * was to fill, disposed first so that a failed op leaves no tensor behind for the garbage collector.

@@ -114,7 +114,8 @@ export function scaleBackward(x: Tensor, s: number, dOut: Tensor): { dX: Tensor 
 function reduceTo(op: string, g: Tensor, target: Tensor, bcast: boolean, outer: number): Tensor {
   if (!bcast) return g.reshape(target.shape);
   const out = alloc(op, target.shape, g.device);
-  if (outer === 0) fillOrDispose([out], () => zeroFill(op, out)); // repeated over no rows (an empty leading dimension): Σ = 0
+  // repeated over no rows (an empty leading dimension): Σ = 0
+  if (outer === 0) fillOrDispose([out], () => zeroFill(op, out));
   else if (out.size > 0) {
     check(op, native.reduce(g.storage(op, 'dOut'), out.storage(op, 'out'), 1, outer, target.size, 1), [out]);
   }
