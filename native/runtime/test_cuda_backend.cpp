@@ -85,6 +85,11 @@ struct Dev {
     return v;
   }
   void free(void* p) { b->free(p); }
+  // Device buffers a and b hold the same n floats, bit for bit (determinism checks).
+  bool sameBits(const float* a, const float* b2, size_t n) {
+    const std::vector<float> x = read(a, n), y = read(b2, n);
+    return std::memcmp(x.data(), y.data(), n * 4) == 0;
+  }
 };
 
 // |got − ref| ≤ atol + rtol·max|ref| element-wise.
@@ -746,6 +751,16 @@ double normErr(const std::vector<float>& got, const std::vector<double>& ref) {
   return got.size() == ref.size() ? e / std::max(mx, 1.0) : INFINITY;
 }
 
+// Checks outputs got[t] against refs[t] by normErr: tolerance tol[t]; records the worst error per output.
+void checkOutputs(const std::string& name, int n, const char* const* names, const std::vector<float>* got,
+                  const std::vector<double>* const* refs, const double* tol, double* worst) {
+  for (int t = 0; t < n; ++t) {
+    const double err = normErr(got[t], *refs[t]);
+    worst[t] = std::max(worst[t], err);
+    check(err <= tol[t], name + " " + names[t] + " (normalised error " + std::to_string(err) + ")");
+  }
+}
+
 void testHalo(Dev& d) {
   std::vector<HaloCase> cases = {
       {2, 16, 8, 2, 16, 16, 4, 1, 1, false, "several blocks"},
@@ -811,21 +826,13 @@ void testHalo(Dev& d) {
                                        d.read(gr[0][4], nRel * c.dk)};
     const std::vector<double>* refs[7] = {&ref.out, &ref.lse, &ref.dq, &ref.dk,
                                           &ref.dv,  &ref.drh, &ref.drw};
-    for (int t = 0; t < 7; ++t) {
-      const double err = normErr(got[t], *refs[t]);
-      worst[t] = std::max(worst[t], err);
-      const double tol = t < 2 ? 1e-5 : 1e-4;
-      check(err <= tol, name + " " + names[t] + " (normalised error " + std::to_string(err) + ")");
-    }
-    auto bitsEqual = [&](const float* a, const float* b, size_t n) {
-      const std::vector<float> x = d.read(a, n), y = d.read(b, n);
-      return std::memcmp(x.data(), y.data(), n * 4) == 0;
-    };
-    check(bitsEqual(out, out2, nq * c.dv) && bitsEqual(lse, lse2, nq), name + " forward deterministic");
+    const double tols[7] = {1e-5, 1e-5, 1e-4, 1e-4, 1e-4, 1e-4, 1e-4};
+    checkOutputs(name, 7, names, got, refs, tols, worst);
+    check(d.sameBits(out, out2, nq * c.dv) && d.sameBits(lse, lse2, nq), name + " forward deterministic");
     const size_t sizes[5] = {size_t(nq * c.dk), size_t(nkv * c.dk), size_t(nkv * c.dv),
                              size_t(nRel * c.dk), size_t(nRel * c.dk)};
     bool same = true;
-    for (int t = 0; t < 5; ++t) same = same && bitsEqual(gr[0][t], gr[1][t], sizes[t]);
+    for (int t = 0; t < 5; ++t) same = same && d.sameBits(gr[0][t], gr[1][t], sizes[t]);
     check(same, name + " backward bitwise deterministic");
     for (float* p : {dq, dk, dv, drh, drw, dg, out, lse, out2, lse2}) d.free(p);
     for (int run = 0; run < 2; ++run)
@@ -958,19 +965,11 @@ void testCrossAttention(Dev& d) {
     const std::vector<float> got[5] = {d.read(out, no), d.read(lse, nl), d.read(gr[0][0], nq),
                                        d.read(gr[0][1], nk), d.read(gr[0][2], nv)};
     const std::vector<double>* refs[5] = {&ref.out, &ref.lse, &ref.dq, &ref.dk, &ref.dv};
-    for (int t = 0; t < 5; ++t) {
-      const double err = normErr(got[t], *refs[t]);
-      worst[t] = std::max(worst[t], err);
-      const double tol = t < 2 ? 1e-5 : 1e-4;
-      check(err <= tol, name + " " + names[t] + " (normalised error " + std::to_string(err) + ")");
-    }
-    auto bitsEqual = [&](const float* a, const float* b, size_t n) {
-      const std::vector<float> x = d.read(a, n), y = d.read(b, n);
-      return std::memcmp(x.data(), y.data(), n * 4) == 0;
-    };
-    check(bitsEqual(out, out2, no) && bitsEqual(lse, lse2, nl), name + " forward deterministic");
-    check(bitsEqual(gr[0][0], gr[1][0], nq) && bitsEqual(gr[0][1], gr[1][1], nk) &&
-              bitsEqual(gr[0][2], gr[1][2], nv),
+    const double tols[5] = {1e-5, 1e-5, 1e-4, 1e-4, 1e-4};
+    checkOutputs(name, 5, names, got, refs, tols, worst);
+    check(d.sameBits(out, out2, no) && d.sameBits(lse, lse2, nl), name + " forward deterministic");
+    check(d.sameBits(gr[0][0], gr[1][0], nq) && d.sameBits(gr[0][1], gr[1][1], nk) &&
+              d.sameBits(gr[0][2], gr[1][2], nv),
           name + " backward bitwise deterministic");
     for (float* p : {dq, dk, dv, dg, out, lse, out2, lse2}) d.free(p);
     for (int run = 0; run < 2; ++run)
@@ -1285,11 +1284,8 @@ void testGroupFC(Dev& d) {
                                        d.read(gr[0][1], w.size()), d.read(gr[0][2], c.N)};
     const std::vector<double>* refs[4] = {&ref, &rdx, &rdw, &rdb};
     const char* names[4] = {"out", "dX", "dW", "dBias"};
-    for (int t = 0; t < 4; ++t) {
-      const double err = normErr(got[t], *refs[t]);
-      worst[t] = std::max(worst[t], err);
-      check(err <= 1e-5, name + " " + names[t] + " (normalised error " + std::to_string(err) + ")");
-    }
+    const double tols[4] = {1e-5, 1e-5, 1e-5, 1e-5};
+    checkOutputs(name, 4, names, got, refs, tols, worst);
     bool zeros = true;
     int64_t unused = 0;
     for (int64_t kk = 0; kk < c.K; ++kk)
